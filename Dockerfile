@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Build stage: dependencies into a virtualenv that the runtime stage copies as a whole.
+FROM python:3.12-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+RUN python -m venv /venv
+COPY pyproject.toml README.md ./
+COPY chatbackend ./chatbackend
+COPY sessions_app ./sessions_app
+COPY messaging_app ./messaging_app
+COPY agents_app ./agents_app
+RUN /venv/bin/pip install .
+
+# Runtime stage: no compilers, a non-root user, the app and its virtualenv.
+FROM python:3.12-slim
+ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 DJANGO_ENV=production PORT=3006 LOG_DIR=/app/logs
+RUN useradd --system --uid 10001 --home-dir /app chat
+WORKDIR /app
+COPY --from=build /venv /venv
+COPY --chown=chat:chat . .
+RUN mkdir -p logs && chown chat:chat logs
+USER chat
+EXPOSE 3006
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"3006\")}/health', timeout=4)"
+# Migrations run as a separate release step (docs/operations.md); the container only serves.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} chatbackend.asgi:application"]

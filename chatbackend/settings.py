@@ -1,0 +1,234 @@
+"""One env-driven settings module. See README.md for the configuration table."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from chatbackend.env import env, env_bool, env_int, env_list
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# "production" turns every safety default on and makes missing secrets an error.
+ENVIRONMENT = env("DJANGO_ENV", "development")
+IS_PRODUCTION = ENVIRONMENT == "production"
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret(name: str, dev_default: str) -> str:
+    value = env(name)
+    if value:
+        return value
+    if IS_PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set in production")
+    return dev_default
+
+
+# Development defaults are deliberately marked insecure; production refuses to start without
+# real values. JWT_SECRET is separate from SECRET_KEY so each can be rotated on its own.
+SECRET_KEY = _secret("SECRET_KEY", "django-insecure-dev-only-secret-key-change-me-0123456789")
+JWT_SECRET = _secret("JWT_SECRET", "insecure-dev-only-jwt-secret-change-me-0123456789abcdef")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PRODUCTION else "*")
+PORT = env_int("PORT", 3006)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "sessions_app",
+    "messaging_app",
+    "agents_app",
+]
+
+MIDDLEWARE = [
+    "chatbackend.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatbackend.urls"
+ASGI_APPLICATION = "chatbackend.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# --- Database -----------------------------------------------------------------------------
+# DATABASE_URL wins; otherwise the seed's DB_* variables; with neither, embedded SQLite so a
+# first `make run` works on any machine.
+def _database() -> dict:
+    url = env("DATABASE_URL")
+    if not url and env("DB_HOST"):
+        user = env("DB_USER", "postgres")
+        password = env("DB_PASSWORD", "") or ""
+        auth = f"{user}:{password}" if password else user
+        url = (
+            f"postgres://{auth}@{env('DB_HOST')}:{env('DB_PORT', '5432')}/"
+            f"{env('DB_NAME', 'poc_banking')}"
+        )
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
+
+    config = dj_database_url.parse(url)
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        return config
+    options = config.setdefault("OPTIONS", {})
+    if env_bool("DB_SSL", False):
+        options["sslmode"] = "require"
+    options["connect_timeout"] = max(1, env_int("DB_CONNECTION_TIMEOUT", 5000) // 1000)
+    if env_bool("DB_POOL", True):
+        # Django's psycopg pool; persistent connections (CONN_MAX_AGE) must be 0 with it.
+        options["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2),
+            "max_size": env_int("DB_POOL_MAX", 10),
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
+            "max_idle": env_int("DB_IDLE_TIMEOUT", 30000) / 1000,
+        }
+        config["CONN_MAX_AGE"] = 0
+    # Broken pooled connections are replaced after an outage instead of failing requests.
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer and cache -------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env("CHANNEL_LAYER_PREFIX", "chatbackend"),
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "chatbackend"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Chat behaviour -------------------------------------------------------------------------
+CHAT_SESSION_TTL = timedelta(minutes=env_int("SESSION_TTL_MINUTES", 30))
+CHAT_MESSAGE_MAX_LENGTH = 2000
+CHAT_HISTORY_MAX_LIMIT = 500
+CHAT_SESSION_LIST_MAX_LIMIT = 100
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+JWT_ISSUER = env("JWT_ISSUER", "chat-backend")
+JWT_AUDIENCE = env("JWT_AUDIENCE", "chat-clients")
+JWT_ACCESS_TTL = timedelta(minutes=env_int("JWT_ACCESS_TTL_MINUTES", 15))
+JWT_REFRESH_TTL = timedelta(days=env_int("JWT_REFRESH_TTL_DAYS", 7))
+
+# --- I18N / static --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security -------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if IS_PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # Health probes come from load balancers over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health"]
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = (env("LOG_LEVEL", "INFO") or "INFO").upper()
+LOG_DIR = Path(env("LOG_DIR", str(BASE_DIR / "logs")) or BASE_DIR / "logs")
+LOG_DIR.mkdir(parents=True, exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "chatbackend.logging.RequestIdFilter"}},
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id"],
+        },
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": LOG_DIR / "chat-backend.log",
+            "maxBytes": 10 * 1024 * 1024,
+            "backupCount": 5,
+            "formatter": "line",
+            "filters": ["request_id"],
+            "delay": True,
+        },
+        "error_file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": LOG_DIR / "chat-backend-error.log",
+            "maxBytes": 10 * 1024 * 1024,
+            "backupCount": 5,
+            "formatter": "line",
+            "filters": ["request_id"],
+            "level": "ERROR",
+            "delay": True,
+        },
+    },
+    "root": {"handlers": ["console", "file", "error_file"], "level": LOG_LEVEL},
+    "loggers": {
+        # Our request line replaces Django's own 4xx/5xx "django.request" warnings, which
+        # would otherwise repeat every failed request (and its path) a second time.
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import path
+
+from chatbackend import health
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,190 @@
+"""Every write of messages. REST and WebSocket both send through `message_send`."""
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatbackend.errors import Conflict, ValidationFailed
+from messaging_app.models import ChatMessage, Direction
+from messaging_app.selectors import reply_to
+from sessions_app.models import ChatSession
+from sessions_app.selectors import session_get
+from sessions_app.services import reactivate
+
+MAX_CLIENT_MESSAGE_ID = 100
+MESSAGE_TYPES = frozenset({"text", "quick_reply", "command", "voice_transcript"})
+
+
+@dataclass
+class ReplyDraft:
+    """What a responder (the agent orchestrator) found and answers for one user message.
+
+    `content` is None when nobody should answer (a pending hand-off: a person will).
+    The analysis fields are stored on both the user's message and the reply.
+    """
+
+    content: str | None
+    message_type: str = "text"
+    intent: str | None = None
+    entities: Any = None
+    sentiment: str | None = None
+    confidence: float | None = None
+    processing_time_ms: int | None = None
+    agent_info: dict | None = None
+    processing: dict | None = None
+    metadata: dict = field(default_factory=dict)
+    error_info: dict | None = None
+
+
+# Called under the session's row lock, inside the turn's transaction: it may read and change
+# session.conversation_context / state / status, and those changes commit with the messages.
+Responder = Callable[..., ReplyDraft]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    session: ChatSession
+    message: ChatMessage
+    reply: ChatMessage | None
+    replayed: bool = False  # True when a resent clientMessageId returned the stored turn
+
+
+def clean_content(raw: Any) -> str:
+    """Content as the contract allows it: a string of 1-2000 characters after trimming,
+    with no NUL and no lone surrogate (PostgreSQL cannot store either)."""
+    if not isinstance(raw, str):
+        raise ValidationFailed("message must be a string", details={"field": "message"})
+    content = raw.strip()
+    if not content:
+        raise ValidationFailed("message must not be blank", details={"field": "message"})
+    if len(content) > settings.CHAT_MESSAGE_MAX_LENGTH:
+        raise ValidationFailed(
+            f"message must be at most {settings.CHAT_MESSAGE_MAX_LENGTH} characters",
+            code="message_too_long",
+            details={"field": "message", "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH},
+        )
+    if "\x00" in content:
+        raise ValidationFailed("message must not contain NUL", details={"field": "message"})
+    if any(unicodedata.category(ch) == "Cs" for ch in content):
+        raise ValidationFailed(
+            "message must not contain lone surrogates", details={"field": "message"}
+        )
+    return content
+
+
+def clean_client_message_id(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or len(raw) > MAX_CLIENT_MESSAGE_ID or "\x00" in raw:
+        raise ValidationFailed(
+            f"clientMessageId must be a string of at most {MAX_CLIENT_MESSAGE_ID} characters",
+            details={"field": "clientMessageId"},
+        )
+    return raw
+
+
+def clean_message_type(raw: Any) -> str:
+    if raw is None:
+        return "text"
+    if raw not in MESSAGE_TYPES:
+        raise ValidationFailed(
+            f"type must be one of {sorted(MESSAGE_TYPES)}", details={"field": "type"}
+        )
+    return raw
+
+
+def message_send(
+    *,
+    actor,
+    session_id,
+    content: Any,
+    responder: Responder,
+    message_type: Any = None,
+    client_message_id: Any = None,
+) -> TurnResult:
+    """Store a user's message and its reply in one transaction, numbered under a row lock.
+
+    A resent `client_message_id` returns the stored turn and stores nothing; the same id with
+    different content is a Conflict. Nothing is visible to anyone before the commit.
+    """
+    content = clean_content(content)
+    message_type = clean_message_type(message_type)
+    client_message_id = clean_client_message_id(client_message_id)
+
+    with transaction.atomic():
+        # The row lock serialises writers of one session, so sequence numbers derived from
+        # message_count are unique and gapless even with many concurrent senders.
+        session = session_get(actor=actor, session_id=session_id, for_update=True)
+        if client_message_id:
+            stored = session.messages.filter(client_message_id=client_message_id).first()
+            if stored is not None:
+                if stored.content != content:
+                    raise Conflict(
+                        "clientMessageId was already used for a different message",
+                        code="duplicate_client_message_id",
+                        details={"clientMessageId": client_message_id},
+                    )
+                return TurnResult(session, stored, reply_to(stored), replayed=True)
+
+        now = timezone.now()
+        reactivate(session, now)  # refuses resolved / terminated; revives expired sessions
+        draft = responder(session=session, content=content, message_type=message_type)
+
+        analysis = {
+            "intent": draft.intent,
+            "entities": draft.entities,
+            "sentiment": draft.sentiment,
+            "confidence_score": draft.confidence,
+        }
+        message = ChatMessage(
+            session=session,
+            user_id=session.user_id,
+            direction=Direction.INCOMING,
+            content=content,
+            message_type=message_type,
+            sequence_number=session.message_count + 1,
+            client_message_id=client_message_id,
+            created_at=now,
+            **analysis,
+        )
+        rows = [message]
+        reply = None
+        if draft.content is not None:
+            reply = ChatMessage(
+                session=session,
+                user_id=session.user_id,
+                direction=Direction.OUTGOING,
+                content=draft.content,
+                message_type=draft.message_type,
+                sequence_number=session.message_count + 2,
+                parent_message_id=message.message_id,
+                processing_time_ms=draft.processing_time_ms,
+                agent_info=draft.agent_info,
+                processing=draft.processing,
+                metadata=draft.metadata,
+                error_info=draft.error_info,
+                created_at=now,
+                **analysis,
+            )
+            rows.append(reply)
+        ChatMessage.objects.bulk_create(rows)
+
+        session.message_count += len(rows)
+        session.save(
+            update_fields=[
+                "message_count",
+                "status",
+                "is_active",
+                "last_activity",
+                "expires_at",
+                "conversation_context",
+                "state",
+                "updated_at",
+            ]
+        )
+    return TurnResult(session, message, reply)

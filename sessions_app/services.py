@@ -1,0 +1,130 @@
+"""Every write to sessions: the status state machine (docs/sessions.md)."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
+from sessions_app.models import ChatSession, SessionStatus
+from sessions_app.selectors import can_act_for, session_get
+
+MAX_METADATA_KEYS = 50
+
+
+def _touch(session: ChatSession, now: datetime) -> None:
+    session.last_activity = now
+    session.expires_at = now + settings.CHAT_SESSION_TTL
+
+
+def session_create(
+    *, actor, user_id: str | None = None, metadata: dict | None = None
+) -> ChatSession:
+    """Open a new active session for `user_id` (the actor by default; only staff name others)."""
+    user_id = user_id or actor.get_username()
+    if not can_act_for(actor, user_id):
+        raise PermissionDenied("Only staff may open a session for another user")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationFailed("metadata must be an object", details={"field": "metadata"})
+    if metadata and len(metadata) > MAX_METADATA_KEYS:
+        raise ValidationFailed("metadata has too many keys", details={"field": "metadata"})
+    now = timezone.now()
+    session = ChatSession(user_id=user_id, metadata=metadata or {}, created_at=now)
+    _touch(session, now)
+    session.save(force_insert=True)
+    return session
+
+
+@transaction.atomic
+def session_end(*, actor, session_id, reason: str | None = None) -> ChatSession:
+    """End a session for good: inactive, `terminated`, with when and why."""
+    session = session_get(actor=actor, session_id=session_id, for_update=True)
+    if session.status == SessionStatus.TERMINATED:
+        raise Conflict("Session already ended", code="session_closed")
+    now = timezone.now()
+    session.status = SessionStatus.TERMINATED
+    session.is_active = False
+    session.ended_at = now
+    session.ended_reason = (reason or "user_request")[:255]
+    session.save(update_fields=["status", "is_active", "ended_at", "ended_reason", "updated_at"])
+    return session
+
+
+@transaction.atomic
+def session_resolve(*, actor, session_id, notes: str | None = None) -> ChatSession:
+    """Mark a session resolved with notes; resolved sessions cannot be resumed."""
+    session = session_get(actor=actor, session_id=session_id, for_update=True)
+    if session.is_closed:
+        raise Conflict(f"Session is already {session.status}", code="session_closed")
+    now = timezone.now()
+    session.status = SessionStatus.RESOLVED
+    session.is_resolved = True
+    session.is_active = False
+    session.resolution_notes = notes or ""
+    session.ended_at = now
+    session.ended_reason = "resolved"
+    session.save(
+        update_fields=[
+            "status",
+            "is_resolved",
+            "is_active",
+            "resolution_notes",
+            "ended_at",
+            "ended_reason",
+            "updated_at",
+        ]
+    )
+    return session
+
+
+def reactivate(session: ChatSession, now: datetime) -> None:
+    """Bring an unresolved session (expired or idle) back to active; caller holds the lock."""
+    if session.is_closed:
+        raise Conflict(f"A {session.status} session cannot be resumed", code="session_closed")
+    if session.status == SessionStatus.EXPIRED:
+        session.status = SessionStatus.ACTIVE
+    session.is_active = True
+    _touch(session, now)
+
+
+@transaction.atomic
+def session_resume(*, actor, session_id) -> ChatSession:
+    """Reactivate an unresolved session (active, pending or expired); 409 when resolved/ended."""
+    session = session_get(actor=actor, session_id=session_id, for_update=True)
+    reactivate(session, timezone.now())
+    session.save(update_fields=["status", "is_active", "last_activity", "expires_at", "updated_at"])
+    return session
+
+
+def mark_pending(session: ChatSession, reason: str) -> None:
+    """Hand the conversation to a person (caller holds the lock and saves): the bot stays
+    quiet until staff hand it back."""
+    session.status = SessionStatus.PENDING
+    session.state = {**(session.state or {}), "handoffReason": reason}
+
+
+@transaction.atomic
+def session_hand_back(*, actor, session_id) -> ChatSession:
+    """Staff return a pending session to the bot."""
+    if not actor.is_staff:
+        raise PermissionDenied("Only staff may hand a session back to the bot")
+    session = session_get(actor=actor, session_id=session_id, for_update=True)
+    if session.status != SessionStatus.PENDING:
+        raise Conflict("Only a pending session can be handed back", code="invalid_transition")
+    session.status = SessionStatus.ACTIVE
+    session.is_active = True
+    session.state = {k: v for k, v in (session.state or {}).items() if k != "handoffReason"}
+    _touch(session, timezone.now())
+    session.save(
+        update_fields=["status", "is_active", "state", "last_activity", "expires_at", "updated_at"]
+    )
+    return session
+
+
+def sessions_expire_idle(*, now: datetime | None = None) -> int:
+    """Mark every active session idle past its TTL as `expired`; returns how many."""
+    now = now or timezone.now()
+    return ChatSession.objects.filter(status=SessionStatus.ACTIVE, expires_at__lte=now).update(
+        status=SessionStatus.EXPIRED, is_active=False, updated_at=now
+    )

@@ -1,0 +1,96 @@
+import time
+
+import httpx
+import pytest
+
+from chatbackend import health
+from tests.support import LiveServer, ThrowawayPostgres, free_port
+
+
+@pytest.fixture
+def redis_unreachable(settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    health._redis_client.cache_clear()
+    yield
+    health._redis_client.cache_clear()
+
+
+@pytest.mark.django_db
+def test_health_reports_every_dependency(client):
+    response = client.get("/health")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "healthy"
+    assert body["dependencies"]["database"]["status"] == "up"
+    assert body["dependencies"]["database"]["vendor"] == "postgresql"
+    assert body["dependencies"]["channelLayer"] == {
+        "status": "up",
+        "backend": "RedisChannelLayer",
+        "latencyMs": body["dependencies"]["channelLayer"]["latencyMs"],
+    }
+    assert body["memory"]["rssBytes"] > 0
+    assert body["websocketConnections"] == 0
+    assert body["uptimeSeconds"] >= 0
+
+
+@pytest.mark.django_db
+def test_redis_down_is_degraded_but_serving(client, redis_unreachable):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["dependencies"]["channelLayer"]["status"] == "down"
+    assert client.get("/health/ready").status_code == 503
+    assert client.get("/health/live").status_code == 200
+
+
+@pytest.mark.django_db
+def test_ready_when_everything_answers(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+def _wait_for_status(url: str, expected: int, timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, timeout=15)
+        if response.status_code == expected or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def throwaway_postgres():
+    pg = ThrowawayPostgres().init()
+    pg.start()
+    yield pg
+    pg.destroy()
+
+
+def test_health_follows_a_database_outage_without_restart(throwaway_postgres):
+    server = LiveServer(
+        {
+            "DATABASE_URL": throwaway_postgres.url,
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "DB_POOL_TIMEOUT": "3",
+            "DB_CONNECTION_TIMEOUT": "2000",
+        }
+    ).start()
+    try:
+        assert httpx.get(f"{server.url}/health", timeout=15).status_code == 200
+
+        throwaway_postgres.stop()
+        down = _wait_for_status(f"{server.url}/health", 503)
+        assert down.status_code == 503
+        assert down.json()["status"] == "unhealthy"
+        assert down.json()["dependencies"]["database"]["status"] == "down"
+        assert httpx.get(f"{server.url}/health/ready", timeout=15).status_code == 503
+        assert httpx.get(f"{server.url}/health/live", timeout=15).status_code == 200
+
+        throwaway_postgres.start()
+        back = _wait_for_status(f"{server.url}/health", 200)
+        assert back.status_code == 200
+        assert back.json()["status"] == "healthy"
+        assert server.process.poll() is None  # the same process, never restarted
+    finally:
+        server.stop()

@@ -9,7 +9,7 @@ PORT ?= 3006
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatbackend
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint format migrations-check services schema clean
+.PHONY: install model run test lint format migrations-check services schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-run: install
+# The NLU model is a build artifact made deterministically from agents_app/nlu_data/.
+NLU_MODEL := var/nlu-model.skops
+$(NLU_MODEL): $(VENV)/.installed agents_app/nlu.py $(wildcard agents_app/nlu_data/*.csv)
+	$(BIN)/python manage.py train_nlu --output $@
+
+model: $(NLU_MODEL)
+
+run: install model
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/daphne -b 0.0.0.0 -p $(PORT) chatbackend.asgi:application
 
@@ -39,7 +46,7 @@ format: install
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: install services lint migrations-check
+test: install model services lint migrations-check
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 clean:

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
     "channels",
     "sessions_app",
     "messaging_app",
@@ -158,10 +160,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-JWT_ISSUER = env("JWT_ISSUER", "chat-backend")
-JWT_AUDIENCE = env("JWT_AUDIENCE", "chat-clients")
-JWT_ACCESS_TTL = timedelta(minutes=env_int("JWT_ACCESS_TTL_MINUTES", 15))
-JWT_REFRESH_TTL = timedelta(days=env_int("JWT_REFRESH_TTL_DAYS", 7))
+SIMPLE_JWT = {
+    # Its own key, not SECRET_KEY: rotating one must not invalidate the other.
+    "SIGNING_KEY": JWT_SECRET,
+    "ALGORITHM": "HS256",
+    "ISSUER": env("JWT_ISSUER", "chat-backend"),
+    "AUDIENCE": env("JWT_AUDIENCE", "chat-clients"),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_TTL_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_TTL_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 5,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "chatbackend.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
 
 # --- I18N / static --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -232,3 +256,13 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Browser origins (WebSocket handshakes; CORS) -----------------------------------------
+# Development allows the local chat page; production lists its frontends explicitly.
+ALLOWED_ORIGINS = env_list(
+    "ALLOWED_ORIGINS",
+    "" if IS_PRODUCTION else f"http://localhost:{PORT},http://127.0.0.1:{PORT}",
+)
+WS_AUTH_TIMEOUT_SECONDS = float(env("WS_AUTH_TIMEOUT_SECONDS", "5") or 5)
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 16 * 1024)
+WS_TYPING_TIMEOUT_SECONDS = 10

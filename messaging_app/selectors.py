@@ -85,3 +85,24 @@ def reply_to(message: ChatMessage) -> ChatMessage | None:
         .order_by("sequence_number")
         .first()
     )
+
+
+def history_tail(*, session: ChatSession, count: int = 50) -> list[ChatMessage]:
+    """The last `count` messages of a session, oldest first (what a resumed chat shows)."""
+    start = max(0, session.message_count - count)
+    return list(
+        ChatMessage.objects.filter(session=session, sequence_number__gt=start).order_by(
+            "sequence_number"
+        )[:count]
+    )
+
+
+def with_recent_messages(sessions, *, per_session: int) -> list[ChatSession]:
+    """Sessions with `recent_messages` attached, all fetched in one query."""
+    sessions = list(sessions)
+    grouped = recent_messages_by_session(
+        session_ids=[s.pk for s in sessions], per_session=per_session
+    )
+    for session in sessions:
+        session.recent_messages = grouped[session.pk]
+    return sessions

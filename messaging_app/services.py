@@ -10,11 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatbackend.errors import Conflict, ValidationFailed
+from messaging_app.api.serializers import MessageOutput
+from messaging_app.events import publish_messages, publish_session
 from messaging_app.models import ChatMessage, Direction
 from messaging_app.selectors import reply_to
+from sessions_app.api.serializers import SessionOutput
 from sessions_app.models import ChatSession
 from sessions_app.selectors import session_get
-from sessions_app.services import reactivate
+from sessions_app.services import reactivate, session_create
 
 MAX_CLIENT_MESSAGE_ID = 100
 MESSAGE_TYPES = frozenset({"text", "quick_reply", "command", "voice_transcript"})
@@ -98,14 +101,22 @@ def clean_message_type(raw: Any) -> str:
     return raw
 
 
+def default_responder() -> Responder:
+    # Imported here: the agent pipeline builds on this module (ReplyDraft), not the other way.
+    from agents_app.orchestrator import default_orchestrator
+
+    return default_orchestrator()
+
+
 def message_send(
     *,
     actor,
     session_id,
     content: Any,
-    responder: Responder,
+    responder: Responder | None = None,
     message_type: Any = None,
     client_message_id: Any = None,
+    origin: str | None = None,
 ) -> TurnResult:
     """Store a user's message and its reply in one transaction, numbered under a row lock.
 
@@ -132,7 +143,9 @@ def message_send(
                 return TurnResult(session, stored, reply_to(stored), replayed=True)
 
         now = timezone.now()
+        status_before = session.status
         reactivate(session, now)  # refuses resolved / terminated; revives expired sessions
+        responder = responder or default_responder()
         draft = responder(session=session, content=content, message_type=message_type)
 
         analysis = {
@@ -187,4 +200,55 @@ def message_send(
                 "updated_at",
             ]
         )
+        # Others see the turn only once it is committed (and never if it rolls back).
+        transaction.on_commit(
+            lambda: announce_turn(
+                session, rows, origin=origin, status_changed=session.status != status_before
+            )
+        )
     return TurnResult(session, message, reply)
+
+
+def announce_turn(session, rows, *, origin: str | None, status_changed: bool) -> None:
+    publish_messages(
+        session_id=session.pk,
+        messages=[MessageOutput(row).data for row in rows],
+        origin=origin,
+    )
+    if status_changed:
+        publish_session(session_json=SessionOutput(session).data)
+
+
+def chat_message_send(
+    *,
+    actor,
+    session_id=None,
+    content: Any,
+    responder: Responder | None = None,
+    message_type: Any = None,
+    client_message_id: Any = None,
+    origin: str | None = None,
+) -> TurnResult:
+    """`message_send`, opening a new session for the actor first when no session id is given."""
+    if session_id is not None:
+        return message_send(
+            actor=actor,
+            session_id=session_id,
+            content=content,
+            responder=responder,
+            message_type=message_type,
+            client_message_id=client_message_id,
+            origin=origin,
+        )
+    clean_content(content)  # refuse bad input before a session is opened for it
+    with transaction.atomic():
+        session = session_create(actor=actor)
+        return message_send(
+            actor=actor,
+            session_id=session.pk,
+            content=content,
+            responder=responder,
+            message_type=message_type,
+            client_message_id=client_message_id,
+            origin=origin,
+        )

@@ -13,6 +13,15 @@ from sessions_app.selectors import can_act_for, session_get
 MAX_METADATA_KEYS = 50
 
 
+def _announce(session: ChatSession) -> None:
+    """Tell every socket of the session about its new state, once the change is committed."""
+    # Imported here: the API serializers import this app's models, not its services.
+    from messaging_app.events import publish_session
+    from sessions_app.api.serializers import SessionOutput
+
+    transaction.on_commit(lambda: publish_session(session_json=SessionOutput(session).data))
+
+
 def _touch(session: ChatSession, now: datetime) -> None:
     session.last_activity = now
     session.expires_at = now + settings.CHAT_SESSION_TTL
@@ -48,6 +57,7 @@ def session_end(*, actor, session_id, reason: str | None = None) -> ChatSession:
     session.ended_at = now
     session.ended_reason = (reason or "user_request")[:255]
     session.save(update_fields=["status", "is_active", "ended_at", "ended_reason", "updated_at"])
+    _announce(session)
     return session
 
 
@@ -75,6 +85,7 @@ def session_resolve(*, actor, session_id, notes: str | None = None) -> ChatSessi
             "updated_at",
         ]
     )
+    _announce(session)
     return session
 
 
@@ -94,6 +105,7 @@ def session_resume(*, actor, session_id) -> ChatSession:
     session = session_get(actor=actor, session_id=session_id, for_update=True)
     reactivate(session, timezone.now())
     session.save(update_fields=["status", "is_active", "last_activity", "expires_at", "updated_at"])
+    _announce(session)
     return session
 
 
@@ -119,12 +131,25 @@ def session_hand_back(*, actor, session_id) -> ChatSession:
     session.save(
         update_fields=["status", "is_active", "state", "last_activity", "expires_at", "updated_at"]
     )
+    _announce(session)
     return session
 
 
+@transaction.atomic
 def sessions_expire_idle(*, now: datetime | None = None) -> int:
     """Mark every active session idle past its TTL as `expired`; returns how many."""
     now = now or timezone.now()
-    return ChatSession.objects.filter(status=SessionStatus.ACTIVE, expires_at__lte=now).update(
-        status=SessionStatus.EXPIRED, is_active=False, updated_at=now
+    # Rows a sender holds are skipped: that message keeps its session active anyway.
+    idle = list(
+        ChatSession.objects.select_for_update(skip_locked=True).filter(
+            status=SessionStatus.ACTIVE, expires_at__lte=now
+        )
     )
+    for session in idle:
+        session.status = SessionStatus.EXPIRED
+        session.is_active = False
+        session.updated_at = now
+    ChatSession.objects.bulk_update(idle, ["status", "is_active", "updated_at"])
+    for session in idle:
+        _announce(session)
+    return len(idle)

@@ -14,6 +14,18 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_connection_pools(django_db_setup, django_db_blocker):
+    """Return pooled connections before pytest-django drops the test database."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-pass-123")
@@ -39,3 +51,17 @@ def echo_responder(*, session, content, message_type):
 @pytest.fixture
 def responder():
     return echo_responder
+
+
+def bearer(user) -> dict:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(user)}"}
+
+
+@pytest.fixture
+def api():
+    """A DRF client; pass `**bearer(user)` to authenticate a call."""
+    from rest_framework.test import APIClient
+
+    return APIClient()

@@ -1,0 +1,471 @@
+"""The Banking agent: answers from the user's bank data and runs multi-turn flows (transfers,
+card actions) whose progress lives in the session's conversation context."""
+
+import re
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents_app.models import Account, CardStatus
+from agents_app.replies import AgentReply, format_money
+from agents_app.selectors import (
+    account_for_user,
+    accounts_for_user,
+    cards_for_user,
+    transactions_for_user,
+)
+from agents_app.services import card_set_status, parse_amount, transfer_create
+from chatbackend.errors import ServiceError
+
+ACCOUNT_LABELS = {"checking": "Checking", "savings": "Savings", "credit": "Credit"}
+PLAIN_AMOUNT = re.compile(r"^\s*[$€£]?\s*(\d{1,7}(?:[.,]\d{1,2})?)\s*$")
+TRANSACTIONS_SHOWN = 5
+DEFAULT_HISTORY_DAYS = 30
+
+
+def _entities(nlp, type_: str) -> list:
+    return [e for e in (nlp.entities if nlp else []) if e.type == type_]
+
+
+def _role_of(text: str, start: int) -> str | None:
+    """Whether an account mention is the source ("from savings") or the target ("to savings")."""
+    before = text[max(0, start - 12) : start].lower()
+    if re.search(r"\bfrom\s+(my\s+|the\s+)?$", before):
+        return "from"
+    if re.search(r"\b(to|into|in)\s+(my\s+|the\s+)?$", before):
+        return "to"
+    return None
+
+
+class BankingAgent:
+    """Balances, transactions, accounts, cards, transfers and bill payments for one user."""
+
+    name = "banking"
+    handles = (
+        "balance_check",
+        "transaction_history",
+        "money_transfer",
+        "bill_payment",
+        "account_info",
+        "card_info",
+        "card_block",
+        "card_unblock",
+        "loan_info",
+        "banking_help",
+    )
+
+    def __init__(self, *, today=None):
+        self._today = today or (lambda: timezone.localdate())
+
+    def has_pending_flow(self, context: dict) -> bool:
+        return bool(context.get("pendingTransfer") or context.get("pendingCardAction"))
+
+    def handle(self, *, user_id: str, intent: str, text: str, nlp, context: dict) -> AgentReply:
+        """Answer `intent`, or continue the flow pending in `context`."""
+        if context.get("pendingTransfer") and intent not in self._interrupting():
+            return self._continue_transfer(user_id, text, nlp, context["pendingTransfer"], intent)
+        if context.get("pendingCardAction") and intent not in self._interrupting():
+            return self._continue_card_action(user_id, nlp, context["pendingCardAction"], intent)
+        handler = getattr(self, f"_{intent}", None)
+        if handler is None:
+            return self._banking_help(user_id, text, nlp, context)
+        return handler(user_id, text, nlp, context)
+
+    @staticmethod
+    def _interrupting() -> set[str]:
+        # Asking for something else outright abandons a half-finished flow.
+        return {"balance_check", "transaction_history", "account_info", "card_info", "loan_info"}
+
+    # --- reads ---------------------------------------------------------------------------
+    def _balance_check(self, user_id, text, nlp, context) -> AgentReply:
+        wanted = self._account_type(nlp) or None
+        accounts = accounts_for_user(user_id=user_id)
+        if not accounts:
+            return AgentReply("I couldn't find any accounts for you.")
+        if wanted:
+            chosen = [a for a in accounts if a.account_type == wanted]
+            if not chosen:
+                return AgentReply(f"You don't have a {wanted} account with us.")
+        else:
+            chosen = accounts
+        lines = [self._balance_line(a) for a in chosen]
+        first = chosen[0]
+        text_out = (
+            f"Your {first.name} balance is {format_money(first.balance, first.currency)}."
+            if len(chosen) == 1
+            else "Here are your balances:\n" + "\n".join(lines)
+        )
+        others = dict.fromkeys(a.account_type for a in accounts if a not in chosen)
+        return AgentReply(
+            text_out,
+            quick_replies=[*[f"And my {kind}?" for kind in others][:2], "Recent transactions"],
+            data={"accounts": [self._account_json(a) for a in chosen]},
+            context={"selectedAccountType": wanted or context.get("selectedAccountType")},
+        )
+
+    def _transaction_history(self, user_id, text, nlp, context) -> AgentReply:
+        start, end, label = self._period(nlp)
+        account_type = self._account_type(nlp) or None
+        account = None
+        if account_type:
+            try:
+                account = account_for_user(user_id=user_id, account_type=account_type)
+            except ServiceError:
+                return AgentReply(f"You don't have a {account_type} account with us.")
+        rows = list(
+            transactions_for_user(user_id=user_id, account=account, start=start, end=end, limit=50)
+        )
+        where = f" on your {account.name}" if account else ""
+        if not rows:
+            return AgentReply(
+                f"I found no transactions{where} {label}.",
+                data={"start": str(start), "end": str(end), "count": 0},
+                context={"selectedAccountType": account_type},
+            )
+        spent = sum((r.amount for r in rows if r.amount < 0), Decimal("0"))
+        lines = [
+            f"{r.booked_at:%b %d} {r.description}: {format_money(r.amount, r.currency)}"
+            for r in rows[:TRANSACTIONS_SHOWN]
+        ]
+        more = (
+            f"\n…and {len(rows) - TRANSACTIONS_SHOWN} more."
+            if len(rows) > TRANSACTIONS_SHOWN
+            else ""
+        )
+        return AgentReply(
+            f"Your transactions{where} {label} ({len(rows)} in all, "
+            f"{format_money(-spent, rows[0].currency)} spent):\n" + "\n".join(lines) + more,
+            data={
+                "start": str(start),
+                "end": str(end),
+                "count": len(rows),
+                "transactions": [
+                    {
+                        "id": str(r.id),
+                        "date": r.booked_at.date().isoformat(),
+                        "description": r.description,
+                        "amount": str(r.amount),
+                        "currency": r.currency,
+                        "account": r.account.account_type,
+                    }
+                    for r in rows[:TRANSACTIONS_SHOWN]
+                ],
+            },
+            context={"selectedAccountType": account_type},
+        )
+
+    def _account_info(self, user_id, text, nlp, context) -> AgentReply:
+        accounts = accounts_for_user(user_id=user_id)
+        if not accounts:
+            return AgentReply("I couldn't find any accounts for you.")
+        lines = [
+            f"{a.name} (****{a.number_last4}), {a.account_type}, {a.currency}" for a in accounts
+        ]
+        return AgentReply(
+            "You have these accounts:\n" + "\n".join(lines),
+            quick_replies=["Check my balance", "Recent transactions"],
+            data={"accounts": [self._account_json(a) for a in accounts]},
+        )
+
+    def _card_info(self, user_id, text, nlp, context) -> AgentReply:
+        cards = cards_for_user(user_id=user_id)
+        if not cards:
+            return AgentReply("You have no cards with us.")
+        lines = [
+            f"{c.card_type.title()} card ending {c.last4}: {c.status}, expires {c.expires}"
+            for c in cards
+        ]
+        return AgentReply(
+            "Your cards:\n" + "\n".join(lines),
+            quick_replies=["Block a card", "Unblock a card"],
+            data={"cards": [self._card_json(c) for c in cards]},
+        )
+
+    def _loan_info(self, user_id, text, nlp, context) -> AgentReply:
+        return AgentReply(
+            "We offer personal loans from $1,000 to $50,000 over 1 to 7 years, and home loans. "
+            "Rates depend on your credit profile; an adviser can give you a personal quote.",
+            quick_replies=["Talk to a person", "Check my balance"],
+            suggested_actions=[{"type": "handoff", "label": "Speak to a loan adviser"}],
+        )
+
+    def _banking_help(self, user_id, text, nlp, context) -> AgentReply:
+        return AgentReply(
+            "I can check balances, show transactions (for example 'last month'), move money "
+            "between your accounts or to a payee, pay bills, and block or unblock cards.",
+            quick_replies=[
+                "Check my balance",
+                "Recent transactions",
+                "Transfer money",
+                "Block a card",
+            ],
+        )
+
+    # --- cards ---------------------------------------------------------------------------
+    def _card_block(self, user_id, text, nlp, context) -> AgentReply:
+        return self._card_action(user_id, nlp, "block")
+
+    def _card_unblock(self, user_id, text, nlp, context) -> AgentReply:
+        return self._card_action(user_id, nlp, "unblock")
+
+    def _card_action(self, user_id, nlp, action: str) -> AgentReply:
+        cards = cards_for_user(user_id=user_id)
+        wanted_status = CardStatus.ACTIVE if action == "block" else CardStatus.BLOCKED
+        candidates = self._matching_cards(cards, nlp) or [
+            c for c in cards if c.status == wanted_status
+        ]
+        if len(candidates) == 1:
+            return self._apply_card_action(user_id, candidates[0], action)
+        if not candidates:
+            return AgentReply(
+                f"I couldn't find a card to {action}.",
+                data={"cards": [self._card_json(c) for c in cards]},
+            )
+        return AgentReply(
+            f"Which card would you like to {action}?",
+            quick_replies=[f"Card ending {c.last4}" for c in candidates],
+            context={"pendingCardAction": {"action": action}},
+        )
+
+    def _continue_card_action(self, user_id, nlp, pending, intent) -> AgentReply:
+        if intent == "negation":
+            return AgentReply(
+                "Okay, I left your cards as they were.", context={"pendingCardAction": None}
+            )
+        matched = self._matching_cards(cards_for_user(user_id=user_id), nlp)
+        if len(matched) != 1:
+            return AgentReply(
+                "Please tell me the last four digits of the card.",
+                context={"pendingCardAction": pending},
+            )
+        reply = self._apply_card_action(user_id, matched[0], pending["action"])
+        reply.context["pendingCardAction"] = None
+        return reply
+
+    def _apply_card_action(self, user_id, card, action: str) -> AgentReply:
+        card = card_set_status(
+            actor=f"bot:{user_id}", user_id=user_id, blocked=action == "block", card_id=card.pk
+        )
+        text = (
+            f"Your {card.card_type} card ending {card.last4} is now blocked. "
+            "No new payments will go through."
+            if action == "block"
+            else f"Your {card.card_type} card ending {card.last4} is active again."
+        )
+        return AgentReply(
+            text,
+            quick_replies=["Unblock it"] if action == "block" else ["Check my balance"],
+            data={"card": self._card_json(card), "action": action},
+            context={"pendingCardAction": None},
+        )
+
+    @staticmethod
+    def _matching_cards(cards, nlp) -> list:
+        for entity in _entities(nlp, "card"):
+            last4 = entity.value.get("last4")
+            card_type = entity.value.get("cardType")
+            if last4:
+                return [c for c in cards if c.last4 == last4]
+            if card_type:
+                return [c for c in cards if c.card_type == card_type]
+        return []
+
+    # --- transfers and bill payments ----------------------------------------------------------
+    def _money_transfer(self, user_id, text, nlp, context) -> AgentReply:
+        pending = {"id": uuid.uuid4().hex, "stage": "collecting"}
+        return self._continue_transfer(user_id, text, nlp, pending, "money_transfer")
+
+    def _bill_payment(self, user_id, text, nlp, context) -> AgentReply:
+        pending = {
+            "id": uuid.uuid4().hex,
+            "stage": "collecting",
+            "kind": "bill",
+            "from": "checking",
+        }
+        return self._continue_transfer(user_id, text, nlp, pending, "bill_payment")
+
+    def _continue_transfer(self, user_id, text, nlp, pending: dict, intent: str) -> AgentReply:
+        pending = dict(pending)
+        if intent == "negation" or re.search(r"\bcancel\b", text, re.I):
+            return AgentReply(
+                "Okay, I cancelled that transfer. Nothing was moved.",
+                context={"pendingTransfer": None},
+            )
+        if pending["stage"] == "confirming" and intent == "affirmation":
+            return self._execute_transfer(user_id, pending)
+        # Anything else, even in the confirm step, may fill or amend details; then we ask again.
+        self._fill_transfer_slots(pending, text, nlp)
+        question = self._next_transfer_question(user_id, pending)
+        if question is not None:
+            question.context["pendingTransfer"] = pending
+            return question
+        pending["stage"] = "confirming"
+        source = account_for_user(user_id=user_id, account_type=pending["from"])
+        to_label = self._destination_label(user_id, pending)
+        amount = Decimal(pending["amount"])
+        return AgentReply(
+            f"Please confirm: {'pay' if pending.get('kind') == 'bill' else 'transfer'} "
+            f"{format_money(amount, source.currency)} from your {source.name} to {to_label}?",
+            quick_replies=["Yes", "No"],
+            data={"transfer": {k: v for k, v in pending.items() if k != "id"}},
+            context={"pendingTransfer": pending},
+        )
+
+    def _fill_transfer_slots(self, pending: dict, text: str, nlp) -> None:
+        money = _entities(nlp, "money")
+        if money:
+            pending["amount"] = money[0].value.get("amount")
+            if money[0].value.get("currency"):
+                pending["currency"] = money[0].value["currency"]
+        elif "amount" not in pending and (plain := PLAIN_AMOUNT.match(text)):
+            pending["amount"] = plain.group(1).replace(",", ".")
+        for entity in _entities(nlp, "account"):
+            # "from savings" / "to savings" say which side; a bare "savings" answers whatever
+            # we just asked for.
+            role = _role_of(text, entity.start) or pending.get("awaiting")
+            if role not in ("from", "to"):
+                role = "to" if "from" in pending else "from"
+            pending[role] = entity.value.get("accountType")
+        payees = _entities(nlp, "organization") + _entities(nlp, "person")
+        if payees and "to" not in pending:
+            pending["payee"] = payees[0].value.get("name") or payees[0].text
+
+    def _next_transfer_question(self, user_id: str, pending: dict) -> AgentReply | None:
+        owned = sorted({a.account_type for a in accounts_for_user(user_id=user_id)})
+        if pending.get("amount"):
+            try:
+                pending["amount"] = str(parse_amount(pending["amount"]))
+            except ServiceError as exc:
+                pending.pop("amount")
+                pending["awaiting"] = "amount"
+                return AgentReply(f"{exc.message}. How much would you like to send?")
+        if not pending.get("amount"):
+            pending["awaiting"] = "amount"
+            return AgentReply("How much would you like to send?")
+        if pending.get("from") not in owned:
+            pending.pop("from", None)
+            pending["awaiting"] = "from"
+            return AgentReply(
+                "Which account should the money come from?",
+                quick_replies=[ACCOUNT_LABELS[t] for t in owned],
+            )
+        pending["awaiting"] = "to"
+        if not pending.get("to") and not pending.get("payee"):
+            return AgentReply(
+                "Who or which account should receive it?",
+                quick_replies=[ACCOUNT_LABELS[t] for t in owned if t != pending["from"]],
+            )
+        if pending.get("to") and pending["to"] not in owned:
+            pending.pop("to")
+            return AgentReply("You don't have that account. Which account should receive it?")
+        if pending.get("to") == pending["from"]:
+            pending.pop("to")
+            return AgentReply("The money needs to go to a different account. Which one?")
+        pending.pop("awaiting", None)
+        return None
+
+    def _destination_label(self, user_id, pending) -> str:
+        if pending.get("to"):
+            return f"your {account_for_user(user_id=user_id, account_type=pending['to']).name}"
+        return pending["payee"]
+
+    def _execute_transfer(self, user_id: str, pending: dict) -> AgentReply:
+        source = account_for_user(user_id=user_id, account_type=pending["from"])
+        target = (
+            account_for_user(user_id=user_id, account_type=pending["to"])
+            if pending.get("to")
+            else None
+        )
+        try:
+            # A savepoint: a refused transfer must not abort the turn's transaction.
+            with transaction.atomic():
+                transfer = transfer_create(
+                    actor=f"bot:{user_id}",
+                    user_id=user_id,
+                    from_account_id=source.pk,
+                    to_account_id=target.pk if target else None,
+                    payee=pending.get("payee", ""),
+                    amount=pending["amount"],
+                    reference="Bill payment" if pending.get("kind") == "bill" else "Chat transfer",
+                    # The pending flow's id: a repeated confirmation cannot move money twice.
+                    idempotency_key=f"chat-transfer:{pending['id']}",
+                )
+        except ServiceError as exc:
+            if exc.code == "insufficient_funds":
+                return AgentReply(
+                    "I can't make that transfer: it would overdraw your "
+                    f"{source.name} (available {format_money(source.available, source.currency)}).",
+                    quick_replies=["Transfer money", "Check my balance"],
+                    data={"refused": exc.code, "details": exc.details},
+                    context={"pendingTransfer": None},
+                )
+            return AgentReply(
+                f"I couldn't make that transfer: {exc.message}.", context={"pendingTransfer": None}
+            )
+        source.refresh_from_db()
+        return AgentReply(
+            f"Done: {format_money(transfer.amount, transfer.currency)} sent to "
+            f"{self._destination_label(user_id, pending)}. Your {source.name} balance is now "
+            f"{format_money(source.balance, source.currency)}.",
+            quick_replies=["Check my balance", "Recent transactions"],
+            data={
+                "transferId": str(transfer.pk),
+                "amount": str(transfer.amount),
+                "currency": transfer.currency,
+            },
+            context={"pendingTransfer": None},
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _account_type(nlp) -> str | None:
+        found = _entities(nlp, "account")
+        return found[0].value.get("accountType") if found else None
+
+    def _period(self, nlp) -> tuple[date, date, str]:
+        for entity in _entities(nlp, "period"):
+            start, end = (
+                date.fromisoformat(entity.value["start"]),
+                date.fromisoformat(entity.value["end"]),
+            )
+            return start, end, f"from {start:%b %d} to {end:%b %d, %Y}"
+        for entity in _entities(nlp, "date"):
+            day = date.fromisoformat(entity.value["date"])
+            return day, day, f"on {day:%b %d, %Y}"
+        today = self._today()
+        return (
+            today - timedelta(days=DEFAULT_HISTORY_DAYS),
+            today,
+            f"in the last {DEFAULT_HISTORY_DAYS} days",
+        )
+
+    @staticmethod
+    def _balance_line(account: Account) -> str:
+        balance = format_money(account.balance, account.currency)
+        line = f"{account.name} (****{account.number_last4}): {balance}"
+        if account.credit_limit:
+            line += f", available {format_money(account.available, account.currency)}"
+        return line
+
+    @staticmethod
+    def _account_json(account: Account) -> dict:
+        return {
+            "id": str(account.pk),
+            "type": account.account_type,
+            "name": account.name,
+            "balance": str(account.balance),
+            "available": str(account.available),
+            "currency": account.currency,
+        }
+
+    @staticmethod
+    def _card_json(card) -> dict:
+        return {
+            "id": str(card.pk),
+            "type": card.card_type,
+            "last4": card.last4,
+            "status": card.status,
+        }

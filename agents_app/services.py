@@ -1,0 +1,187 @@
+"""Every change to bank data: atomic, checked against the owner, and audited in the same
+transaction."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from agents_app.models import Account, AuditRecord, BankTransaction, Card, CardStatus, Transfer
+from agents_app.selectors import card_for_user, parse_uuid
+from chatbackend.errors import Conflict, NotFound, ValidationFailed
+
+MAX_TRANSFER = Decimal("10000.00")
+
+
+def audit(*, actor: str, user_id: str, action: str, obj, data: dict | None = None) -> None:
+    AuditRecord.objects.create(
+        actor=actor,
+        user_id=user_id,
+        action=action,
+        object_type=obj.__class__.__name__.lower(),
+        object_id=str(obj.pk),
+        data=data or {},
+    )
+
+
+def parse_amount(raw) -> Decimal:
+    """A positive amount with at most two decimals; floats are refused (money is Decimal)."""
+    if isinstance(raw, float):
+        raw = repr(raw)
+    try:
+        amount = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("amount must be a number", details={"field": "amount"}) from None
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed(
+            "amount must be positive with at most two decimals", details={"field": "amount"}
+        )
+    if amount > MAX_TRANSFER:
+        raise ValidationFailed(
+            f"transfers above {MAX_TRANSFER} need a branch", details={"field": "amount"}
+        )
+    return amount
+
+
+def transfer_create(
+    *,
+    actor: str,
+    user_id: str,
+    from_account_id,
+    amount,
+    to_account_id=None,
+    payee: str = "",
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """Move money once: both accounts locked, overdraft refused, two bookings and an audit
+    record committed together. A repeated `idempotency_key` returns the first transfer."""
+    amount = parse_amount(amount)
+    if to_account_id is None and not payee.strip():
+        raise ValidationFailed("a destination account or payee is required")
+    if idempotency_key:
+        done = Transfer.objects.filter(idempotency_key=idempotency_key, user_id=user_id).first()
+        if done is not None:
+            return done
+
+    try:
+        with transaction.atomic():
+            return _transfer_locked(
+                actor=actor,
+                user_id=user_id,
+                from_id=parse_uuid(from_account_id),
+                to_id=parse_uuid(to_account_id) if to_account_id is not None else None,
+                amount=amount,
+                payee=payee.strip()[:100],
+                reference=reference[:140],
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer with its transfer.
+        if idempotency_key:
+            done = Transfer.objects.filter(idempotency_key=idempotency_key, user_id=user_id)
+            if done.exists():
+                return done.get()
+        raise
+
+
+def _transfer_locked(
+    *, actor, user_id, from_id, to_id, amount, payee, reference, idempotency_key
+) -> Transfer:
+    ids = [i for i in (from_id, to_id) if i is not None]
+    # Locks taken in id order, so two opposite transfers cannot deadlock each other.
+    locked = {
+        a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    source = locked.get(from_id)
+    if source is None or source.user_id != user_id:
+        raise NotFound("Account not found", code="account_not_found")
+    target = locked.get(to_id) if to_id is not None else None
+    if to_id is not None and (target is None or target.user_id != user_id):
+        # Transfers between customers go by payee name; ids of other people's accounts
+        # are never accepted.
+        raise NotFound("Destination account not found", code="account_not_found")
+    if target is not None and target.pk == source.pk:
+        raise ValidationFailed("source and destination must differ")
+    if target is not None and target.currency != source.currency:
+        raise ValidationFailed("accounts in different currencies cannot be transferred between")
+    if source.available < amount:
+        raise Conflict(
+            "Insufficient funds for this transfer",
+            code="insufficient_funds",
+            details={"available": str(source.available), "currency": source.currency},
+        )
+
+    transfer = Transfer.objects.create(
+        user_id=user_id,
+        from_account=source,
+        to_account=target,
+        payee=payee,
+        amount=amount,
+        currency=source.currency,
+        reference=reference,
+        idempotency_key=idempotency_key,
+    )
+    to_label = target.name if target else payee
+    Account.objects.filter(pk=source.pk).update(balance=F("balance") - amount)
+    bookings = [
+        BankTransaction(
+            account=source,
+            amount=-amount,
+            currency=source.currency,
+            description=f"Transfer to {to_label}",
+            counterparty=to_label,
+            category="transfer",
+            transfer=transfer,
+        )
+    ]
+    if target is not None:
+        Account.objects.filter(pk=target.pk).update(balance=F("balance") + amount)
+        bookings.append(
+            BankTransaction(
+                account=target,
+                amount=amount,
+                currency=target.currency,
+                description=f"Transfer from {source.name}",
+                counterparty=source.name,
+                category="transfer",
+                transfer=transfer,
+            )
+        )
+    BankTransaction.objects.bulk_create(bookings)
+    audit(
+        actor=actor,
+        user_id=user_id,
+        action="transfer.create",
+        obj=transfer,
+        data={
+            "from": str(source.pk),
+            "to": str(target.pk) if target else None,
+            "payee": payee,
+            "amount": str(amount),
+            "currency": source.currency,
+        },
+    )
+    return transfer
+
+
+@transaction.atomic
+def card_set_status(*, actor: str, user_id: str, blocked: bool, card_id=None, last4=None) -> Card:
+    """Block or unblock one of the user's cards (idempotent), with an audit record."""
+    if card_id is None and not last4:
+        raise ValidationFailed("which card? give its id or last four digits")
+    card = card_for_user(user_id=user_id, card_id=card_id, last4=last4)
+    card = Card.objects.select_for_update().get(pk=card.pk)
+    wanted = CardStatus.BLOCKED if blocked else CardStatus.ACTIVE
+    if card.status != wanted:
+        previous = card.status
+        card.status = wanted
+        card.save(update_fields=["status", "updated_at"])
+        audit(
+            actor=actor,
+            user_id=user_id,
+            action="card.block" if blocked else "card.unblock",
+            obj=card,
+            data={"from": previous, "to": wanted, "last4": card.last4},
+        )
+    return card

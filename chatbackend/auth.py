@@ -1,0 +1,100 @@
+"""Tokens: issuing, refreshing, revoking and validating JWTs for REST, WebSocket and MCP.
+
+simplejwt signs with JWT_SECRET (HS256 only, so `alg=none` and other algorithms fail) and
+checks expiry, issuer, audience and token type (a refresh token is not an access token).
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from chatbackend.errors import ServiceError
+
+
+class TokenRejected(Exception):
+    """A missing, malformed, expired, forged, wrong-type or deactivated-user token."""
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access: str
+    refresh: str
+    expires_in: int
+    user: AbstractBaseUser
+
+
+def _user_for_claims(token) -> AbstractBaseUser:
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    try:
+        user = get_user_model().objects.get(**{api_settings.USER_ID_FIELD: user_id})
+    except (get_user_model().DoesNotExist, ValueError, TypeError):
+        raise TokenRejected("unknown user") from None
+    if not user.is_active:
+        raise TokenRejected("inactive user")
+    return user
+
+
+def user_for_access_token(raw: str | bytes | None) -> AbstractBaseUser:
+    """The active user an access token belongs to; TokenRejected otherwise."""
+    if not raw:
+        raise TokenRejected("missing token")
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
+    try:
+        token = AccessToken(raw)
+    except (TokenError, InvalidToken) as exc:
+        raise TokenRejected("invalid token") from exc
+    return _user_for_claims(token)
+
+
+def _issue(refresh: RefreshToken, user) -> IssuedTokens:
+    access = refresh.access_token
+    return IssuedTokens(
+        access=str(access),
+        refresh=str(refresh),
+        expires_in=int(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
+        user=user,
+    )
+
+
+def tokens_login(*, username: str, password: str, request=None) -> IssuedTokens:
+    """Tokens for valid credentials; one answer for unknown users and wrong passwords."""
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid username or password", code="invalid_credentials")
+    return _issue(RefreshToken.for_user(user), user)
+
+
+def tokens_refresh(*, refresh_token: str) -> IssuedTokens:
+    """A new access token and a rotated refresh token; the old refresh token is revoked."""
+    try:
+        refresh = RefreshToken(refresh_token)
+        user = _user_for_claims(refresh)
+    except (TokenError, InvalidToken, TokenRejected):
+        raise Unauthorized("Invalid or expired refresh token", code="invalid_token") from None
+    refresh.blacklist()
+    refresh.set_jti()
+    refresh.set_exp()
+    refresh.set_iat()
+    refresh.outstand()
+    return _issue(refresh, user)
+
+
+def tokens_revoke(*, refresh_token: str, user) -> None:
+    """Log out: the refresh token (which must be the caller's own) can no longer be used."""
+    try:
+        refresh = RefreshToken(refresh_token)
+    except (TokenError, InvalidToken):
+        raise Unauthorized("Invalid or expired refresh token", code="invalid_token") from None
+    if str(refresh.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
+        raise Unauthorized("Invalid or expired refresh token", code="invalid_token")
+    refresh.blacklist()

@@ -1,0 +1,56 @@
+"""WebSocket handshake security: origin policy and JWT authentication."""
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+
+from chatbackend.auth import TokenRejected, user_for_access_token
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuse browser handshakes from origins not in the allowed list.
+
+    A handshake with no Origin at all is allowed: only browsers send one, and native apps or
+    servers cannot be the victim of cross-site WebSocket hijacking.
+    """
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or self.validate_origin(parsed_origin)
+
+
+def token_from_scope(scope) -> str | None:
+    """`?token=` (what browsers can send) or an `Authorization: Bearer` header."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tokens = query.get("token")
+    return tokens[0] if tokens else None
+
+
+@database_sync_to_async
+def authenticate_token(raw: str | None):
+    """The token's active user, or None (the consumer then closes with 4001)."""
+    try:
+        return user_for_access_token(raw)
+    except TokenRejected:
+        return None
+
+
+class JwtAuthMiddleware:
+    """Puts `user` (or None) and `token_given` into the scope from the handshake's token.
+
+    With no token at all the consumer waits a few seconds for an `auth` frame instead.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        raw = token_from_scope(scope)
+        scope = dict(scope, token_given=raw is not None)
+        scope["user"] = await authenticate_token(raw) if raw is not None else None
+        return await self.app(scope, receive, send)

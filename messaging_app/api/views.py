@@ -1,0 +1,69 @@
+"""/api/chat/message and /api/chat/history: the seed's chat endpoints."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chatbackend.schema import ERROR_RESPONSES, InputSerializer
+from messaging_app.api.serializers import SendInput, TurnOutput, turn_json
+from messaging_app.services import chat_message_send
+from sessions_app.api.serializers import HistoryOutput
+from sessions_app.api.views import history_response
+
+
+class ChatMessageView(APIView):
+    @extend_schema(
+        tags=["chat"],
+        parameters=[
+            OpenApiParameter(
+                "X-Session-ID",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Session UUID; or `sessionId` in the body; neither opens a new session",
+            )
+        ],
+        request=SendInput,
+        responses={200: TurnOutput, **ERROR_RESPONSES(400, 401, 404, 409, 429, 503)},
+        examples=[
+            OpenApiExample(
+                "send",
+                value={"message": "What is my account balance?", "type": "text"},
+                request_only=True,
+            )
+        ],
+        summary="Send a message and get the assistant's reply",
+    )
+    def post(self, request):
+        data = SendInput.parse(request.data)
+        session_id = request.headers.get("X-Session-ID") or data.get("sessionId")
+        turn = chat_message_send(
+            actor=request.user,
+            session_id=session_id,
+            content=data.get("message", data.get("content")),
+            message_type=data.get("type"),
+            client_message_id=data.get("clientMessageId"),
+        )
+        return Response(turn_json(turn))
+
+
+class ChatHistoryQuery(InputSerializer):
+    sessionId = serializers.UUIDField()
+
+
+class ChatHistoryView(APIView):
+    @extend_schema(
+        tags=["chat"],
+        parameters=[
+            OpenApiParameter("sessionId", str, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter("afterSeq", int, OpenApiParameter.QUERY, required=False),
+        ],
+        responses={200: HistoryOutput, **ERROR_RESPONSES(400, 401, 404)},
+        summary="A session's history (same as /api/sessions/{id}/history)",
+    )
+    def get(self, request):
+        query = ChatHistoryQuery.parse(request.query_params)
+        return history_response(request, query["sessionId"])

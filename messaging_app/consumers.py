@@ -1,0 +1,266 @@
+"""The chat WebSocket at /ws/chat/: JSON frames {"event": NAME, "data": {...}}.
+
+Each event authenticates (once per socket), validates, calls one service through
+`database_sync_to_async`, and answers; fan-out to other sockets comes from the services
+after commit, through the session's channel-layer group.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
+
+from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.connections import socket_closed, socket_opened
+from chatbackend.errors import ServiceError, ValidationFailed
+from messaging_app.api.serializers import MessageOutput, turn_json
+from messaging_app.events import publish_typing, session_group
+from messaging_app.selectors import history_page
+from messaging_app.services import chat_message_send
+from sessions_app.api.serializers import SessionOutput
+from sessions_app.selectors import session_get
+
+logger = logging.getLogger(__name__)
+CLOSE_UNAUTHENTICATED = 4001
+
+
+def _ws_history(user, data: dict) -> dict:
+    session = session_get(actor=user, session_id=data.get("sessionId"))
+    limit, after_seq = data.get("limit", 50), data.get("afterSeq")
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise ValidationFailed("limit must be an integer", details={"field": "limit"})
+    if after_seq is not None and (not isinstance(after_seq, int) or isinstance(after_seq, bool)):
+        raise ValidationFailed("afterSeq must be an integer", details={"field": "afterSeq"})
+    page = history_page(session=session, limit=limit, after_seq=after_seq)
+    return {
+        "sessionId": str(session.pk),
+        "messages": MessageOutput(page.messages, many=True).data,
+        "hasMore": page.has_more,
+    }
+
+
+def _ws_join(user, data: dict) -> dict:
+    return SessionOutput(session_get(actor=user, session_id=data.get("sessionId"))).data
+
+
+def _ws_send(user, data: dict, origin: str) -> dict:
+    turn = chat_message_send(
+        actor=user,
+        session_id=data.get("sessionId"),
+        content=data.get("content", data.get("message")),
+        message_type=data.get("type"),
+        client_message_id=data.get("clientMessageId"),
+        origin=origin,
+    )
+    return turn_json(turn) | {"replayed": turn.replayed}
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope.get("user")
+        self.joined: set[str] = set()
+        self.typing_timers: dict[str, asyncio.Task] = {}
+        self.auth_deadline: asyncio.Task | None = None
+        await self.accept()
+        socket_opened()
+        if self.scope.get("token_given") and self.user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif self.user is None:
+            self.auth_deadline = asyncio.create_task(self._close_unless_authenticated())
+
+    async def disconnect(self, code):
+        socket_closed()
+        for task in [*self.typing_timers.values(), self.auth_deadline]:
+            if task is not None:
+                task.cancel()
+        for session_id in self.joined:
+            try:
+                await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
+            except Exception as exc:  # Redis gone: its groups expire by themselves
+                logger.warning("group_discard failed: %s", exc.__class__.__name__)
+
+    async def _close_unless_authenticated(self):
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if self.user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    # --- frames in ---------------------------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            return await self.send_error("binary_not_supported", "Frames must be JSON text")
+        if len(text_data) > settings.WS_MAX_FRAME_BYTES:
+            return await self.send_error(
+                "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes"
+            )
+        try:
+            frame = json.loads(text_data)
+        except (ValueError, RecursionError):
+            return await self.send_error("invalid_json", "Frame is not valid JSON")
+        if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
+            return await self.send_error("invalid_frame", 'Frames are {"event": NAME, "data": {}}')
+        data = frame.get("data", {})
+        if not isinstance(data, dict):
+            return await self.send_error("invalid_frame", "data must be an object")
+        event = frame["event"]
+        if event == "auth":
+            return await self.on_auth(data)
+        if self.user is None:
+            return await self.send_error("unauthenticated", "Send an auth frame first")
+        handler = self.handlers.get(event)
+        if handler is None:
+            return await self.send_error("unknown_event", f"Unknown event {event[:50]!r}")
+        client_message_id = data.get("clientMessageId")
+        try:
+            await handler(self, data)
+        except ServiceError as exc:
+            await self.send_error(
+                exc.code,
+                exc.message,
+                retryable=exc.retryable,
+                details=exc.details,
+                client_message_id=client_message_id,
+            )
+        except DatabaseError as exc:
+            # Nothing was stored: the client may safely resend (with the same clientMessageId).
+            logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
+            await self.send_error(
+                "service_unavailable",
+                "The service cannot store messages right now",
+                retryable=True,
+                client_message_id=client_message_id,
+            )
+
+    async def on_auth(self, data: dict):
+        if self.user is not None:
+            return await self.send_event("auth:ok", {"userId": self.user.get_username()})
+        try:
+            self.user = await database_sync_to_async(user_for_access_token)(data.get("token"))
+        except TokenRejected:
+            return await self.close(code=CLOSE_UNAUTHENTICATED)
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
+        await self.send_event("auth:ok", {"userId": self.user.get_username()})
+
+    async def on_message(self, data: dict):
+        body = await database_sync_to_async(_ws_send)(self.user, data, self.channel_name)
+        await self.join(body["sessionId"])
+        message, response = body["message"], body["response"]
+        await self.send_event(
+            "chat:ack",
+            {
+                "sessionId": body["sessionId"],
+                "clientMessageId": message["client_message_id"],
+                "messageId": message["message_id"],
+                "sequenceNumber": message["sequence_number"],
+                "responseMessageId": response["message_id"] if response else None,
+                "responseSequenceNumber": response["sequence_number"] if response else None,
+                "replayed": body.pop("replayed"),
+            },
+        )
+        await self.send_event("chat:response", body)
+
+    async def on_history(self, data: dict):
+        await self.send_event(
+            "chat:history", await database_sync_to_async(_ws_history)(self.user, data)
+        )
+
+    async def on_join(self, data: dict):
+        session = await database_sync_to_async(_ws_join)(self.user, data)
+        await self.join(session["sessionId"])
+        await self.send_event("session:updated", {"session": session, "joined": True})
+
+    async def on_typing(self, data: dict):
+        session_id = str(data.get("sessionId"))
+        if session_id not in self.joined:
+            raise ValidationFailed("Join the session before typing in it", code="not_joined")
+        is_typing = data.get("isTyping") is True
+        timer = self.typing_timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+        await self._publish_typing(session_id, is_typing)
+        if is_typing:
+            # Indicators are not stored and stop by themselves if the client goes quiet.
+            self.typing_timers[session_id] = asyncio.create_task(
+                self._stop_typing_later(session_id)
+            )
+
+    async def _stop_typing_later(self, session_id: str):
+        await asyncio.sleep(settings.WS_TYPING_TIMEOUT_SECONDS)
+        self.typing_timers.pop(session_id, None)
+        await self._publish_typing(session_id, False)
+
+    async def _publish_typing(self, session_id: str, is_typing: bool):
+        await database_sync_to_async(publish_typing)(
+            session_id=session_id,
+            user_id=self.user.get_username(),
+            is_typing=is_typing,
+            origin=self.channel_name,
+        )
+
+    async def on_ping(self, data: dict):
+        await self.send_event("pong", {"ts": data.get("ts")})
+
+    handlers = {
+        "chat:message": on_message,
+        "chat:history": on_history,
+        "session:join": on_join,
+        "chat:typing": on_typing,
+        "ping": on_ping,
+    }
+
+    async def join(self, session_id: str):
+        if session_id in self.joined:
+            return
+        try:
+            await self.channel_layer.group_add(session_group(session_id), self.channel_name)
+        except Exception as exc:  # fan-out degraded; sends and catch-up still work
+            logger.warning("group_add failed: %s", exc.__class__.__name__)
+            return
+        self.joined.add(session_id)
+
+    # --- channel-layer events out --------------------------------------------------------------
+    async def chat_messages(self, event):
+        if event.get("origin") == self.channel_name:
+            return  # the sender already has chat:ack and chat:response
+        for message in event["messages"]:
+            await self.send_event(
+                "chat:message", {"sessionId": event["sessionId"], "message": message}
+            )
+
+    async def session_updated(self, event):
+        await self.send_event("session:updated", {"session": event["session"]})
+
+    async def chat_typing(self, event):
+        if event.get("origin") == self.channel_name:
+            return
+        await self.send_event(
+            "chat:typing",
+            {
+                "sessionId": event["sessionId"],
+                "userId": event["userId"],
+                "isTyping": event["isTyping"],
+            },
+        )
+
+    # --- frames out ----------------------------------------------------------------------------
+    async def send_event(self, event: str, data: dict):
+        await self.send(text_data=json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
+
+    async def send_error(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        details=None,
+        client_message_id=None,
+    ):
+        body = {"code": code, "message": message, "retryable": retryable, "details": details or {}}
+        if isinstance(client_message_id, str):
+            body["clientMessageId"] = client_message_id
+        await self.send_event("error", body)

@@ -1,0 +1,58 @@
+"""Fan-out to every socket joined to a session, on any instance (channels-redis groups).
+
+Called only after the transaction that stored the message has committed. A failed broadcast
+is logged and never fails the send: the message is stored, and clients catch up with
+`chat:history` + `afterSeq`.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+def session_group(session_id) -> str:
+    return f"chat.session.{session_id}"
+
+
+def _group_send(session_id, event: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(session_group(session_id), event)
+    except Exception as exc:  # Redis down or full: the message is stored; catch-up delivers it
+        logger.warning("broadcast to session %s failed: %s", session_id, exc.__class__.__name__)
+
+
+def publish_messages(*, session_id, messages: list[dict], origin: str | None = None) -> None:
+    """`chat:message` for each stored message, to every socket of the session but `origin`."""
+    _group_send(
+        session_id,
+        {
+            "type": "chat.messages",
+            "sessionId": str(session_id),
+            "messages": messages,
+            "origin": origin,
+        },
+    )
+
+
+def publish_session(*, session_json: dict) -> None:
+    """`session:updated` after a status change (resolve, end, resume, hand-off, expiry)."""
+    _group_send(session_json["sessionId"], {"type": "session.updated", "session": session_json})
+
+
+def publish_typing(*, session_id, user_id: str, is_typing: bool, origin: str | None) -> None:
+    _group_send(
+        session_id,
+        {
+            "type": "chat.typing",
+            "sessionId": str(session_id),
+            "userId": user_id,
+            "isTyping": is_typing,
+            "origin": origin,
+        },
+    )

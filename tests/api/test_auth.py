@@ -1,0 +1,134 @@
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from tests.conftest import bearer
+
+pytestmark = pytest.mark.django_db
+
+
+def login(api, username="alice", password="alice-pass-123"):
+    return api.post("/auth/login", {"username": username, "password": password}, format="json")
+
+
+def test_login_returns_tokens_and_user(api, user):
+    response = login(api)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tokenType"] == "Bearer"
+    assert body["expiresIn"] == 15 * 60
+    assert body["user"] == {"userId": "alice", "isStaff": False}
+    claims = jwt.decode(
+        body["token"],
+        settings.JWT_SECRET,
+        algorithms=["HS256"],
+        audience=settings.SIMPLE_JWT["AUDIENCE"],
+        issuer=settings.SIMPLE_JWT["ISSUER"],
+    )
+    assert claims["user_id"] == str(user.pk)
+    assert api.get("/auth/me", **{"HTTP_AUTHORIZATION": f"Bearer {body['token']}"}).json() == {
+        "userId": "alice",
+        "isStaff": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("alice", "wrong-password"), ("nobody", "alice-pass-123")]
+)
+def test_wrong_credentials_get_the_same_401(api, user, username, password):
+    response = login(api, username, password)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_credentials"
+    assert response.json()["error"]["message"] == "Invalid username or password"
+
+
+def test_login_validates_its_body(api, user):
+    response = api.post("/auth/login", {"username": "alice"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert "password" in response.json()["error"]["details"]["fields"]
+
+
+def test_tokens_are_not_signed_with_secret_key(api, user):
+    token = login(api).json()["token"]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, settings.SECRET_KEY, algorithms=["HS256"], audience="chat-clients")
+
+
+def test_refresh_rotates_and_revokes_the_old_refresh_token(api, user):
+    first = login(api).json()
+    refreshed = api.post("/auth/refresh", {"refreshToken": first["refreshToken"]}, format="json")
+    assert refreshed.status_code == 200
+    assert refreshed.json()["refreshToken"] != first["refreshToken"]
+    assert (
+        api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['token']}").status_code
+        == 200
+    )
+
+    again = api.post("/auth/refresh", {"refreshToken": first["refreshToken"]}, format="json")
+    assert again.status_code == 401
+    assert (
+        BlacklistedToken.objects.filter(
+            token__jti=RefreshToken(refreshed.json()["refreshToken"])["jti"]
+        ).count()
+        == 0
+    )
+
+
+def test_logout_revokes_the_refresh_token(api, user):
+    tokens = login(api).json()
+    response = api.post(
+        "/auth/logout", {"refreshToken": tokens["refreshToken"]}, format="json", **bearer(user)
+    )
+    assert response.status_code == 200
+    assert BlacklistedToken.objects.count() == 1
+    refused = api.post("/auth/refresh", {"refreshToken": tokens["refreshToken"]}, format="json")
+    assert refused.status_code == 401
+
+
+def test_logout_refuses_someone_elses_refresh_token(api, user, other_user):
+    theirs = str(RefreshToken.for_user(other_user))
+    response = api.post("/auth/logout", {"refreshToken": theirs}, format="json", **bearer(user))
+    assert response.status_code == 401
+    assert BlacklistedToken.objects.count() == 0
+
+
+def test_me_needs_a_token(api):
+    response = api.get("/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_deactivated_users_tokens_are_refused(api, user):
+    tokens = login(api).json()
+    user.is_active = False
+    user.save()
+    assert api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {tokens['token']}").status_code == 401
+    assert (
+        api.post(
+            "/auth/refresh", {"refreshToken": tokens["refreshToken"]}, format="json"
+        ).status_code
+        == 401
+    )
+
+
+def test_refresh_token_is_not_an_access_token(api, user):
+    refresh = str(RefreshToken.for_user(user))
+    assert api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {refresh}").status_code == 401
+
+
+def test_expired_forged_and_unsigned_tokens_are_refused(api, user):
+    expired = AccessToken.for_user(user)
+    expired.set_exp(lifetime=-timedelta(minutes=5))
+    claims = dict(AccessToken.for_user(user).payload)
+    forged = jwt.encode(claims, "not-the-secret-but-long-enough-for-hs256!", algorithm="HS256")
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    wrong_audience = jwt.encode(
+        {**claims, "aud": "someone-else"}, settings.JWT_SECRET, algorithm="HS256"
+    )
+    for token in (str(expired), forged, unsigned, wrong_audience, "garbage"):
+        assert api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401, token

@@ -9,7 +9,7 @@ PORT ?= 3006
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatbackend
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install model run test lint format migrations-check services schema clean
+.PHONY: install model run test lint format migrations-check schema schema-check services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ model: $(NLU_MODEL)
 
 run: install model
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
 	$(BIN)/daphne -b 0.0.0.0 -p $(PORT) chatbackend.asgi:application
 
 services:
@@ -46,7 +47,16 @@ format: install
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: install model services lint migrations-check
+# The committed openapi.yaml must be exactly what the code generates.
+schema: install
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file openapi.yaml
+
+schema-check: install
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.generated.yaml
+	diff -u openapi.yaml var/openapi.generated.yaml || \
+	  (echo "openapi.yaml is stale: run 'make schema' and commit it" >&2; exit 1)
+
+test: install model services lint migrations-check schema-check
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 clean:

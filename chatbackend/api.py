@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -36,8 +36,8 @@ def exception_handler(exc, context):
         if exc.retryable:
             response["Retry-After"] = DATABASE_RETRY_AFTER
         return response
-    if isinstance(exc, DatabaseError):
-        # Nothing was stored (the transaction rolled back): tell the client to retry later.
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable; nothing was stored (the transaction rolled back).
         logger.error("database unavailable: %s", exc.__class__.__name__)
         response = Response(
             error_body("service_unavailable", "The service cannot store data right now"),

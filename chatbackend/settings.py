@@ -266,3 +266,19 @@ ALLOWED_ORIGINS = env_list(
 WS_AUTH_TIMEOUT_SECONDS = float(env("WS_AUTH_TIMEOUT_SECONDS", "5") or 5)
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 16 * 1024)
 WS_TYPING_TIMEOUT_SECONDS = 10
+
+# --- OpenAPI (drf-spectacular) --------------------------------------------------------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat backend for banking assistants",
+    "DESCRIPTION": (
+        "REST half of the chat API (see docs/api.md; the WebSocket protocol is in "
+        "docs/websocket.md). Errors always have the body "
+        '{"error": {"code", "message", "details"}}.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/(api|auth)",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}

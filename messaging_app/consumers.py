@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.connections import socket_closed, socket_opened
@@ -125,7 +125,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 details=exc.details,
                 client_message_id=client_message_id,
             )
-        except DatabaseError as exc:
+        except (OperationalError, InterfaceError) as exc:
             # Nothing was stored: the client may safely resend (with the same clientMessageId).
             logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
             await self.send_error(

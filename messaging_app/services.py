@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chatbackend.errors import Conflict, ValidationFailed
+from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
 from messaging_app.api.serializers import MessageOutput
 from messaging_app.events import publish_messages, publish_session
 from messaging_app.models import ChatMessage, Direction
@@ -94,7 +94,7 @@ def clean_client_message_id(raw: Any) -> str | None:
 def clean_message_type(raw: Any) -> str:
     if raw is None:
         return "text"
-    if raw not in MESSAGE_TYPES:
+    if not isinstance(raw, str) or raw not in MESSAGE_TYPES:
         raise ValidationFailed(
             f"type must be one of {sorted(MESSAGE_TYPES)}", details={"field": "type"}
         )
@@ -252,3 +252,47 @@ def chat_message_send(
             client_message_id=client_message_id,
             origin=origin,
         )
+
+
+def message_staff_reply(*, actor, session_id, content: Any) -> ChatMessage:
+    """A support person's answer in a user's session, pushed live to the user's sockets.
+
+    The session keeps its status: a pending hand-off stays with the person until they resolve
+    it or hand it back to the bot.
+    """
+    if not actor.is_staff:
+        raise PermissionDenied("Only staff may reply as a person")
+    content = clean_content(content)
+    with transaction.atomic():
+        session = session_get(actor=actor, session_id=session_id, for_update=True)
+        if session.is_closed:
+            raise Conflict(f"A {session.status} session cannot be answered", code="session_closed")
+        now = timezone.now()
+        last_from_user = (
+            session.messages.filter(direction=Direction.INCOMING)
+            .order_by("-sequence_number")
+            .values_list("message_id", flat=True)
+            .first()
+        )
+        reply = ChatMessage.objects.create(
+            session=session,
+            user_id=session.user_id,
+            direction=Direction.OUTGOING,
+            content=content,
+            sequence_number=session.message_count + 1,
+            parent_message_id=last_from_user,
+            agent_info={
+                "primary": "human",
+                "agentsInvolved": ["human"],
+                "staff": actor.get_username(),
+            },
+            metadata={"quickReplies": [], "suggestedActions": []},
+            created_at=now,
+        )
+        session.message_count += 1
+        session.last_activity = now
+        session.save(update_fields=["message_count", "last_activity", "updated_at"])
+        transaction.on_commit(
+            lambda: announce_turn(session, [reply], origin=None, status_changed=False)
+        )
+    return reply

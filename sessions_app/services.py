@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
+from chatbackend.validation import clean_json_object
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.selectors import can_act_for, session_get
 
@@ -34,8 +35,8 @@ def session_create(
     user_id = user_id or actor.get_username()
     if not can_act_for(actor, user_id):
         raise PermissionDenied("Only staff may open a session for another user")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationFailed("metadata must be an object", details={"field": "metadata"})
+    if metadata is not None:
+        clean_json_object(metadata, field="metadata")
     if metadata and len(metadata) > MAX_METADATA_KEYS:
         raise ValidationFailed("metadata has too many keys", details={"field": "metadata"})
     now = timezone.now()

@@ -24,6 +24,14 @@ def close_connection_pools(django_db_setup, django_db_blocker):
         for connection in connections.all():
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+        # Connections still held by worker threads (sync_to_async, the test client) would
+        # keep the test database from being dropped.
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connections["default"].close()
 
 
 @pytest.fixture

@@ -74,7 +74,8 @@ class LiveServer:
 
     def __init__(self, env: dict[str, str], port: int | None = None) -> None:
         self.port = port or free_port()
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatbackend.settings", **env}
+        # The test settings only swap the password hasher, so users made by tests can log in.
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatbackend.settings_test", **env}
         self.process: subprocess.Popen | None = None
 
     @property

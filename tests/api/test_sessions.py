@@ -283,3 +283,35 @@ def test_unknown_paths_and_methods_use_the_error_body(api, user):
     wrong_method = api.put("/api/sessions", {}, format="json", **bearer(user))
     assert wrong_method.status_code == 405 and error_code(wrong_method) == "method_not_allowed"
     assert ChatMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "raw_metadata",
+    [
+        r'{"a": "nul\u0000"}',
+        r'{"k\u0000": 1}',
+        r'{"a": "\ud800"}',
+        '{"deep": [[[[[[[[[[1]]]]]]]]]]}',
+        '{"big": "' + "x" * 9000 + '"}',
+    ],
+)
+def test_metadata_that_postgres_cannot_store_is_a_400(api, user, raw_metadata):
+    body = '{"metadata": ' + raw_metadata + "}"
+    response = api.post("/api/sessions", body, content_type="application/json", **bearer(user))
+    assert response.status_code == 400 and error_code(response) == "validation_error"
+    assert ChatSession.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "hi", "type": {}},
+        {"message": "hi", "type": "video"},
+        {"message": "hi", "clientMessageId": 5},
+        {"message": ["hi"]},
+    ],
+)
+def test_send_rejects_wrong_field_types(api, user, session, body):
+    response = api.post(f"/api/sessions/{session.pk}/messages", body, format="json", **bearer(user))
+    assert response.status_code == 400 and error_code(response) == "validation_error"
+    assert ChatMessage.objects.count() == 0

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from chatbackend.errors import Conflict, NotFound, ValidationFailed
 from messaging_app.models import ChatMessage
-from messaging_app.services import ReplyDraft, message_send
+from messaging_app.services import ReplyDraft, message_send, message_staff_reply
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services import session_create, session_end, session_resolve
 
@@ -182,3 +182,21 @@ def test_concurrent_senders_get_gapless_unique_sequence_numbers(user, responder)
     pairs = ChatMessage.objects.filter(session=session, direction="outgoing")
     by_id = {m.pk: m for m in ChatMessage.objects.filter(session=session)}
     assert all(by_id[r.parent_message_id].sequence_number == r.sequence_number - 1 for r in pairs)
+
+
+def test_staff_reply_is_stored_as_a_person(user, staff_user, session, responder):
+    message_send(actor=user, session_id=session.pk, content="help me", responder=responder)
+    reply = message_staff_reply(actor=staff_user, session_id=session.pk, content="Hi, I'm Carol")
+    stored = ChatMessage.objects.get(pk=reply.pk)
+    assert stored.sequence_number == 3 and stored.direction == "outgoing"
+    assert stored.agent_info == {"primary": "human", "agentsInvolved": ["human"], "staff": "carol"}
+    assert stored.parent_message_id == ChatMessage.objects.get(sequence_number=1).pk
+    assert ChatSession.objects.get(pk=session.pk).message_count == 3
+
+
+def test_only_staff_reply_as_a_person(user, session):
+    from chatbackend.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        message_staff_reply(actor=user, session_id=session.pk, content="I am staff, honest")
+    assert ChatMessage.objects.count() == 0

@@ -1,0 +1,387 @@
+"""What support staff see: sessions with their transcript, and what a person does about them.
+
+The admin never writes a session or a message itself: reply, resolve, end and hand back call
+the same services as the API, so the state machine, the row lock and the live WebSocket
+fan-out hold exactly as they do there. The admin adds who did what to Django's admin history.
+Permissions are those of the "support" group (sessions_app/management/support.py).
+"""
+
+from collections.abc import Callable
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied as AccessDenied
+from django.db import DatabaseError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from chatbackend.errors import ServiceError
+from messaging_app.models import ChatMessage, Direction
+from messaging_app.services import message_staff_reply
+from sessions_app.management.support import session_permission
+from sessions_app.models import ChatSession, SessionStatus
+from sessions_app.services import session_end, session_hand_back, session_resolve
+
+
+class ReplyForm(forms.Form):
+    content = forms.CharField(
+        label="Reply to the user",
+        max_length=settings.CHAT_MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+    )
+
+
+class ResolveForm(forms.Form):
+    notes = forms.CharField(
+        label="Resolution notes",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+    )
+
+
+class EndForm(forms.Form):
+    reason = forms.CharField(label="Reason", required=False, max_length=255)
+
+
+class HandBackForm(forms.Form):
+    pass
+
+
+def sender(message: ChatMessage) -> str:
+    """Who wrote a message, as support staff need to read it."""
+    info = message.agent_info or {}
+    if message.direction == Direction.INCOMING:
+        return f"user {message.user_id}"
+    if info.get("primary") == "human":
+        return f"staff {info.get('staff', '?')}"
+    return f"bot ({info.get('primary') or 'assistant'})"
+
+
+class TranscriptInline(admin.TabularInline):
+    """The conversation in sequence order, read-only: messages are records, never edited."""
+
+    model = ChatMessage
+    verbose_name = "message"
+    verbose_name_plural = "Transcript"
+    fields = [
+        "sequence_number",
+        "created_at",
+        "who",
+        "content",
+        "intent",
+        "confidence",
+        "sentiment",
+    ]
+    readonly_fields = fields
+    ordering = ["sequence_number"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="from")
+    def who(self, message: ChatMessage) -> str:
+        return sender(message)
+
+    @admin.display(description="confidence")
+    def confidence(self, message: ChatMessage) -> str:
+        score = message.confidence_score
+        return "" if score is None else f"{score:.2f}"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class HandoffFilter(admin.SimpleListFilter):
+    title = "hand-off"
+    parameter_name = "handoff"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Waiting for a person"), ("bot", "With the bot or closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(status=SessionStatus.PENDING)
+        if self.value() == "bot":
+            return queryset.exclude(status=SessionStatus.PENDING)
+        return queryset
+
+
+# What one session action does: (admin view name, permission codename, form, run, log line).
+# `run(actor, session_id, cleaned_data)` calls the service and returns the changed session.
+SessionAction = tuple[str, str, type[forms.Form], Callable, str]
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id",
+        "user_id",
+        "status",
+        "is_active",
+        "is_resolved",
+        "message_count",
+        "last_activity",
+        "created_at",
+    ]
+    list_display_links = ["short_id"]
+    list_filter = ["status", "is_resolved", "is_active", HandoffFilter]
+    # user_id__exact and session_id__exact use the indexes (an invalid UUID is skipped, not an
+    # error); message words search the transcript text.
+    search_fields = ["user_id__exact", "session_id__exact", "messages__content"]
+    search_help_text = "A user id or session id (exact), or words from the conversation."
+    date_hierarchy = "created_at"
+    ordering = ["-last_activity"]
+    list_per_page = 50
+    show_full_result_count = False  # a COUNT(*) over every session on each page view is waste
+    inlines = [TranscriptInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("session_id", "user_id"),
+                    ("status", "is_active", "is_resolved", "handoff_reason"),
+                    ("created_at", "last_activity", "expires_at"),
+                    ("message_count", "ended_at", "ended_reason"),
+                    "resolution_notes",
+                ]
+            },
+        ),
+        (
+            "Context",
+            {
+                "classes": ["collapse"],
+                "fields": ["metadata", "conversation_context", "state"],
+            },
+        ),
+    ]
+    readonly_fields = [
+        "session_id",
+        "user_id",
+        "status",
+        "is_active",
+        "is_resolved",
+        "handoff_reason",
+        "created_at",
+        "last_activity",
+        "expires_at",
+        "message_count",
+        "ended_at",
+        "ended_reason",
+        "resolution_notes",
+        "metadata",
+        "conversation_context",
+        "state",
+    ]
+    actions = ["resolve_selected", "end_selected", "hand_back_selected"]
+
+    # --- list -----------------------------------------------------------------------------
+    @admin.display(description="session", ordering="session_id")
+    def short_id(self, session: ChatSession) -> str:
+        return str(session.session_id)[:8]
+
+    @admin.display(description="hand-off reason")
+    def handoff_reason(self, session: ChatSession) -> str:
+        return (session.state or {}).get("handoffReason", "")
+
+    # --- permissions: nobody edits rows here; what a person may do is a permission each ------
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_reply_permission(self, request) -> bool:
+        return request.user.has_perm(session_permission("reply_chatsession"))
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm(session_permission("resolve_chatsession"))
+
+    def has_end_permission(self, request) -> bool:
+        return request.user.has_perm(session_permission("end_chatsession"))
+
+    def has_handback_permission(self, request) -> bool:
+        return request.user.has_perm(session_permission("handback_chatsession"))
+
+    # --- the session page: transcript plus reply / resolve / end / hand back ------------------
+    def session_actions(self) -> list[SessionAction]:
+        return [
+            (
+                "reply",
+                "reply",
+                ReplyForm,
+                lambda actor, session_id, data: message_staff_reply(
+                    actor=actor, session_id=session_id, content=data["content"]
+                ).session,
+                "Replied to the user.",
+            ),
+            (
+                "resolve",
+                "resolve",
+                ResolveForm,
+                lambda actor, session_id, data: session_resolve(
+                    actor=actor, session_id=session_id, notes=data["notes"]
+                ),
+                "Resolved the session.",
+            ),
+            (
+                "end",
+                "end",
+                EndForm,
+                lambda actor, session_id, data: session_end(
+                    actor=actor,
+                    session_id=session_id,
+                    reason=data["reason"] or f"ended by support ({actor.get_username()})",
+                ),
+                "Ended the session.",
+            ),
+            (
+                "hand_back",
+                "handback",
+                HandBackForm,
+                lambda actor, session_id, data: session_hand_back(
+                    actor=actor, session_id=session_id
+                ),
+                "Handed the session back to the bot.",
+            ),
+        ]
+
+    def get_urls(self):
+        urls = []
+        for action in self.session_actions():
+            name = action[0]
+            view = self.admin_site.admin_view(require_POST(self._action_view(action)))
+            urls.append(
+                path(
+                    f"<path:object_id>/{name.replace('_', '-')}/",
+                    view,
+                    name=f"sessions_app_chatsession_{name}",
+                )
+            )
+        return urls + super().get_urls()
+
+    def _action_view(self, action: SessionAction):
+        name, permission, form_class, run, log_line = action
+
+        def view(request, object_id):
+            if not getattr(self, f"has_{permission}_permission")(request):
+                raise AccessDenied
+            back = HttpResponseRedirect(
+                reverse("admin:sessions_app_chatsession_change", args=[object_id])
+            )
+            form = form_class(request.POST)
+            if not form.is_valid():
+                errors = [e for field_errors in form.errors.values() for e in field_errors]
+                self.message_user(request, " ".join(errors), messages.ERROR)
+                return back
+            try:
+                session = run(request.user, object_id, form.cleaned_data)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return back
+            except DatabaseError:
+                # Nothing was stored (the service is one transaction); the person can retry.
+                self.message_user(
+                    request, "The database is unavailable; nothing was changed.", messages.ERROR
+                )
+                return back
+            self.log_change(request, session, log_line)
+            self.message_user(request, log_line, messages.SUCCESS)
+            return back
+
+        view.__name__ = f"chatsession_{name}"
+        return view
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        session = self.get_object(request, unquote(object_id))
+        panel = []
+        if session is not None and not session.is_closed:
+            for name, permission, form_class, _, _ in self.session_actions():
+                if name == "hand_back" and session.status != SessionStatus.PENDING:
+                    continue
+                if getattr(self, f"has_{permission}_permission")(request):
+                    url = reverse(f"admin:sessions_app_chatsession_{name}", args=[object_id])
+                    panel.append({"name": name, "url": url, "form": form_class()})
+        extra_context = {**(extra_context or {}), "support_panel": panel}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- bulk actions on the list -----------------------------------------------------------
+    def _bulk(self, request, queryset, run: Callable, log_line: str, done: str) -> None:
+        changed, refused = 0, []
+        for session_id in queryset.values_list("pk", flat=True):
+            try:
+                session = run(session_id)
+            except ServiceError as exc:
+                refused.append(f"{str(session_id)[:8]}: {exc.message}")
+                continue
+            self.log_change(request, session, log_line)
+            changed += 1
+        self.message_user(request, f"{done} {changed} session(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request, f"Left {len(refused)} unchanged: " + "; ".join(refused), messages.WARNING
+            )
+
+    @admin.action(description="Resolve selected sessions (with notes)…", permissions=["resolve"])
+    def resolve_selected(self, request, queryset):
+        form = ResolveForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if not form.is_valid():
+            # First ask for the notes, like Django's own delete confirmation page.
+            return TemplateResponse(
+                request,
+                "admin/sessions_app/chatsession/resolve_selected.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Resolve sessions",
+                    "opts": self.opts,
+                    "form": form if form.is_bound else ResolveForm(),
+                    "sessions": queryset,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        notes = form.cleaned_data["notes"]
+        self._bulk(
+            request,
+            queryset,
+            lambda session_id: session_resolve(
+                actor=request.user, session_id=session_id, notes=notes
+            ),
+            "Resolved the session.",
+            "Resolved",
+        )
+        return None
+
+    @admin.action(description="End selected sessions", permissions=["end"])
+    def end_selected(self, request, queryset):
+        reason = f"ended by support ({request.user.get_username()})"
+        self._bulk(
+            request,
+            queryset,
+            lambda session_id: session_end(
+                actor=request.user, session_id=session_id, reason=reason
+            ),
+            "Ended the session.",
+            "Ended",
+        )
+
+    @admin.action(description="Hand selected sessions back to the bot", permissions=["handback"])
+    def hand_back_selected(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            lambda session_id: session_hand_back(actor=request.user, session_id=session_id),
+            "Handed the session back to the bot.",
+            "Handed back",
+        )
+

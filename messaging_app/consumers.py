@@ -8,6 +8,7 @@ after commit, through the session's channel-layer group.
 import asyncio
 import json
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import InterfaceError, OperationalError
 
+from chatbackend import shutdown
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import ServiceError, ValidationFailed
@@ -27,6 +29,10 @@ from sessions_app.selectors import session_get
 
 logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4001
+CLOSE_GOING_AWAY = 1001
+# On shutdown a socket closes once it has been idle this long, so frames a client sent just
+# before SIGTERM (queued behind the one in hand) are still answered.
+DRAIN_QUIET_SECONDS = 0.3
 
 
 def _ws_history(user, data: dict) -> dict:
@@ -66,8 +72,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
+        self.idle = asyncio.Event()  # set while no frame is being handled
+        self.idle.set()
+        self.last_frame_at = time.monotonic()
+        self.closing = False
         await self.accept()
         socket_opened()
+        shutdown.track(self)
         if self.scope.get("token_given") and self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
         elif self.user is None:
@@ -75,6 +86,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         socket_closed()
+        shutdown.untrack(self)
         for task in [*self.typing_timers.values(), self.auth_deadline]:
             if task is not None:
                 task.cancel()
@@ -89,8 +101,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def drain(self):
+        """Server shutdown: handle every frame already sent to us, then close with 1001."""
+        while True:
+            await self.idle.wait()
+            quiet_for = time.monotonic() - self.last_frame_at
+            if quiet_for >= DRAIN_QUIET_SECONDS:
+                break
+            await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
+        self.closing = True
+        await self.close(code=CLOSE_GOING_AWAY)
+
     # --- frames in ---------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
+        self.last_frame_at = time.monotonic()
+        if self.closing:
+            return await self.send_error(
+                "shutting_down", "This server is restarting; reconnect and resend", retryable=True
+            )
+        self.idle.clear()
+        try:
+            await self.handle_frame(text_data, bytes_data)
+        finally:
+            self.last_frame_at = time.monotonic()
+            self.idle.set()
+
+    async def handle_frame(self, text_data, bytes_data):
         if bytes_data is not None:
             return await self.send_error("binary_not_supported", "Frames must be JSON text")
         if len(text_data) > settings.WS_MAX_FRAME_BYTES:

@@ -72,8 +72,11 @@ class ThrowawayPostgres:
 class LiveServer:
     """The real ASGI application served by daphne in a subprocess."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, server: str = "daphne"
+    ) -> None:
         self.port = port or free_port()
+        self.server = server
         # The test settings only swap the password hasher, so users made by tests can log in.
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatbackend.settings_test", **env}
         self.process: subprocess.Popen | None = None
@@ -83,8 +86,12 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> "LiveServer":
+        commands = {
+            "daphne": ["daphne", "-p", str(self.port)],
+            "uvicorn": ["uvicorn", "--port", str(self.port), "--lifespan", "off"],
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-p", str(self.port), "chatbackend.asgi:application"],
+            [sys.executable, "-m", *commands[self.server], "chatbackend.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -3,6 +3,7 @@ reaches a socket held by the other."""
 
 import asyncio
 import json
+import signal
 
 import pytest
 import websockets
@@ -10,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from messaging_app.models import ChatMessage
 from sessions_app.services import session_create
 from tests.support import LiveServer
 
@@ -68,3 +70,53 @@ async def test_a_message_sent_on_one_instance_reaches_a_socket_on_the_other(user
         assert reply["message"]["sequence_number"] == 2
         assert reply["message"]["direction"] == "outgoing"
         assert reply["message"]["message_id"] == ack["responseMessageId"]
+
+
+# daphne cannot send 1001 (autobahn only lets servers close with 1000 or 3000-4999), so the
+# graceful close is proven on uvicorn; docs/websocket.md says what daphne does instead.
+async def test_sigterm_closes_sockets_with_1001_and_loses_no_acknowledged_message(user):
+    session = await sync_to_async(session_create)(actor=user)
+    token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
+    db = settings.DATABASES["default"]
+    server = LiveServer(
+        {
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+        },
+        server="uvicorn",
+    ).start()
+    acked, retry = [], []
+    try:
+        url = server.url.replace("http://", "ws://") + f"/ws/chat/?token={token}"
+        async with websockets.connect(url) as ws:
+            for n in range(5):
+                frame = {
+                    "sessionId": str(session.pk),
+                    "content": f"message {n}",
+                    "clientMessageId": f"m{n}",
+                }
+                await ws.send(json.dumps({"event": "chat:message", "data": frame}))
+            server.process.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(15):
+                    while True:
+                        frame = json.loads(await ws.recv())
+                        if frame["event"] == "chat:ack":
+                            acked.append(frame["data"]["clientMessageId"])
+                        elif frame["event"] == "error":
+                            assert frame["data"]["retryable"] is True
+                            retry.append(frame["data"]["code"])
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert await asyncio.to_thread(server.process.wait, 15) is not None
+    finally:
+        server.stop()
+    stored = await sync_to_async(
+        lambda: sorted(
+            ChatMessage.objects.filter(session_id=session.pk, direction="incoming").values_list(
+                "client_message_id", flat=True
+            )
+        )
+    )()
+    # Every acknowledged message is stored, and nothing unacknowledged was stored.
+    assert stored == sorted(acked)
+    assert len(acked) + len(retry) == 5

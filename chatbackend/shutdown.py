@@ -1,0 +1,71 @@
+"""Graceful shutdown for WebSockets: on SIGTERM every socket finishes the message it is
+handling, is closed with 1001 ("going away"), and only then does the server stop.
+
+The server (daphne or uvicorn) owns SIGTERM; we chain in front of its handler the first time a
+socket opens, from the event loop's (main) thread, and call the server's handler when done.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import weakref
+
+logger = logging.getLogger(__name__)
+DRAIN_SECONDS = 10.0
+
+_sockets: "weakref.WeakSet" = weakref.WeakSet()
+_installed = False
+_draining = False
+
+
+def is_draining() -> bool:
+    return _draining
+
+
+def track(socket) -> None:
+    """Register an open socket (an object with `async drain()`), installing the handler once."""
+    _sockets.add(socket)
+    _install(asyncio.get_running_loop())
+
+
+def untrack(socket) -> None:
+    _sockets.discard(socket)
+
+
+def _install(loop: asyncio.AbstractEventLoop) -> None:
+    global _installed
+    if _installed:
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum, frame):
+            loop.call_soon_threadsafe(
+                lambda: loop.create_task(_drain_then(previous, signum, frame))
+            )
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (some test runners): no graceful drain there
+        return
+    _installed = True
+
+
+async def _drain_then(previous, signum, frame) -> None:
+    global _draining
+    if _draining:
+        return
+    _draining = True
+    sockets = list(_sockets)
+    logger.info("SIGTERM: draining %d WebSocket connection(s)", len(sockets))
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await asyncio.gather(*(s.drain() for s in sockets), return_exceptions=True)
+    except TimeoutError:
+        logger.warning("SIGTERM: drain timed out after %.0fs", DRAIN_SECONDS)
+    await asyncio.sleep(0.2)  # let the close frames leave
+    if callable(previous):
+        previous(signum, frame)
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)

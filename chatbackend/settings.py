@@ -1,5 +1,6 @@
 """One env-driven settings module. See README.md for the configuration table."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -282,3 +283,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# --- Agents -----------------------------------------------------------------------------------
+# Further MCP servers the MCP agent may call, as JSON:
+#   MCP_SERVERS='[{"name": "fx", "url": "https://fx.internal/mcp", "headers": {"X-Key": "..."}}]'
+try:
+    MCP_SERVERS = json.loads(env("MCP_SERVERS", "[]") or "[]")
+except ValueError as exc:
+    raise ImproperlyConfigured("MCP_SERVERS must be a JSON list") from exc
+NLU_MODEL_PATH = Path(env("NLU_MODEL_PATH", str(BASE_DIR / "var" / "nlu-model.skops")))

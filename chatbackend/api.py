@@ -34,7 +34,7 @@ def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         response = Response(exc.as_body(), status=exc.status)
         if exc.retryable:
-            response["Retry-After"] = DATABASE_RETRY_AFTER
+            response["Retry-After"] = str(getattr(exc, "retry_after", DATABASE_RETRY_AFTER))
         return response
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is unreachable; nothing was stored (the transaction rolled back).

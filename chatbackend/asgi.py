@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP through Django (and /mcp through the MCP SDK); WebSocket through
-Channels behind the origin policy and JWT authentication."""
+"""ASGI entry point: HTTP through Django (/mcp through the MCP SDK); WebSocket through Channels
+behind the origin policy and JWT authentication; /socket.io/ (both its long-polling HTTP and its
+WebSocket) through the Socket.IO server for the original service's frontends."""
 
 import os
 
@@ -16,6 +17,11 @@ from django.conf import settings  # noqa: E402
 from agents_app.mcp_server import mcp_http_app  # noqa: E402
 from chatbackend.ws_security import BrowserOriginValidator, JwtAuthMiddleware  # noqa: E402
 from messaging_app.routing import websocket_urlpatterns  # noqa: E402
+from messaging_app.socketio_server import is_socketio_path, socketio_app  # noqa: E402
+
+channels_websocket_app = BrowserOriginValidator(
+    JwtAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.ALLOWED_ORIGINS
+)
 
 
 async def http_app(scope, receive, send):
@@ -23,14 +29,17 @@ async def http_app(scope, receive, send):
     path = scope["path"]
     if path == "/mcp" or path.startswith("/mcp/"):
         return await mcp_http_app(scope, receive, send)
+    if is_socketio_path(path):
+        return await socketio_app(scope, receive, send)
     return await django_asgi_app(scope, receive, send)
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": http_app,
-        "websocket": BrowserOriginValidator(
-            JwtAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.ALLOWED_ORIGINS
-        ),
-    }
-)
+async def websocket_app(scope, receive, send):
+    """Socket.IO checks origin and token in its own handshake (the same policy); the rest is
+    the Channels router."""
+    if is_socketio_path(scope["path"]):
+        return await socketio_app(scope, receive, send)
+    return await channels_websocket_app(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})

@@ -13,6 +13,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from chatbackend.errors import ServiceError
+from chatbackend.net import client_ip
+from chatbackend.ratelimits import enforce_login_rate
 
 
 class TokenRejected(Exception):
@@ -68,6 +70,7 @@ def _issue(refresh: RefreshToken, user) -> IssuedTokens:
 
 def tokens_login(*, username: str, password: str, request=None) -> IssuedTokens:
     """Tokens for valid credentials; one answer for unknown users and wrong passwords."""
+    enforce_login_rate(username=username, ip=client_ip(request) if request else "-")
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         raise Unauthorized("Invalid username or password", code="invalid_credentials")

@@ -6,7 +6,11 @@ import time
 import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
 
+from chatbackend.api import error_body
 from chatbackend.logging import request_id_var
 
 logger = logging.getLogger("chatbackend.requests")
@@ -54,3 +58,35 @@ class RequestIdMiddleware:
             "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms
         )
         return response
+
+
+class BodySizeLimitMiddleware:
+    """413 with the contract's error body for request bodies over DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+    DRF's parsers stream the body and never hit Django's own limit, so it is enforced here,
+    before any view: by Content-Length, or by reading a body sent without one.
+    """
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        try:
+            too_big = int(declared) > limit if declared else False
+            if not declared and request.method in {"POST", "PUT", "PATCH", "DELETE"}:
+                request.body  # noqa: B018 - reading it applies Django's limit
+        except ValueError:
+            return JsonResponse(error_body("bad_request", "Invalid Content-Length"), status=400)
+        except RequestDataTooBig:
+            too_big = True
+        if too_big:
+            return JsonResponse(
+                error_body("payload_too_large", f"Request body is limited to {limit} bytes"),
+                status=413,
+            )
+        return self.get_response(request)

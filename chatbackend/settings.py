@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from chatbackend.env import env, env_bool, env_int, env_list
 
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "channels",
     "sessions_app",
     "messaging_app",
@@ -53,7 +56,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatbackend.middleware.RequestIdMiddleware",
+    "chatbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,7 +133,7 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "chatbackend.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env("CHANNEL_LAYER_PREFIX", "chatbackend"),
@@ -197,6 +203,22 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Security -------------------------------------------------------------------------------
+# Everything from our own origin, nothing inline: the chat page keeps its script in a static
+# file; the API docs views relax style-src for their bundled UIs (chatbackend/urls.py).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if IS_PRODUCTION:
@@ -217,7 +239,10 @@ LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "chatbackend.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "chatbackend.logging.RequestIdFilter"},
+        "redact": {"()": "chatbackend.logging.RedactSecretsFilter"},
+    },
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
@@ -227,7 +252,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "line",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
         },
         "file": {
             "class": "logging.handlers.RotatingFileHandler",
@@ -235,7 +260,7 @@ LOGGING = {
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "line",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
             "delay": True,
         },
         "error_file": {
@@ -244,7 +269,7 @@ LOGGING = {
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "line",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
             "level": "ERROR",
             "delay": True,
         },
@@ -282,6 +307,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/(api|auth)",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Served from our own static files (drf-spectacular-sidecar), not a CDN: CSP allows 'self'.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Agents -----------------------------------------------------------------------------------
@@ -292,3 +321,18 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured("MCP_SERVERS must be a JSON list") from exc
 NLU_MODEL_PATH = Path(env("NLU_MODEL_PATH", str(BASE_DIR / "var" / "nlu-model.skops")))
+
+# --- Limits -----------------------------------------------------------------------------------
+CHAT_MESSAGE_RATE = env("CHAT_MESSAGE_RATE", "60/m")  # "" lifts it (only the benchmark does)
+LOGIN_RATE_PER_USER = env("LOGIN_RATE_PER_USER", "10/m")
+LOGIN_RATE_PER_IP = env("LOGIN_RATE_PER_IP", "30/m")
+# Addresses of our own reverse proxies; only they may set X-Forwarded-For.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "chatbackend.net.client_ip"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 64 * 1024)
+
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/(api|auth)(/.*)?$"
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-session-id", "x-request-id")
+CORS_EXPOSE_HEADERS = ("retry-after", "x-request-id")

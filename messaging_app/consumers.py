@@ -297,6 +297,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_message_id=None,
     ):
         body = {"code": code, "message": message, "retryable": retryable, "details": details or {}}
+        if "retryAfter" in body["details"]:
+            body["retryAfter"] = body["details"]["retryAfter"]
         if isinstance(client_message_id, str):
             body["clientMessageId"] = client_message_id
         await self.send_event("error", body)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
+from chatbackend.ratelimits import enforce_message_rate
 from messaging_app.api.serializers import MessageOutput
 from messaging_app.events import publish_messages, publish_session
 from messaging_app.models import ChatMessage, Direction
@@ -126,6 +127,8 @@ def message_send(
     content = clean_content(content)
     message_type = clean_message_type(message_type)
     client_message_id = clean_client_message_id(client_message_id)
+    # Counted before anything is stored, so a refused message leaves no trace.
+    enforce_message_rate(session_id)
 
     with transaction.atomic():
         # The row lock serialises writers of one session, so sequence numbers derived from

@@ -34,6 +34,14 @@ def close_connection_pools(django_db_setup, django_db_blocker):
         connections["default"].close()
 
 
+@pytest.fixture(autouse=True)
+def isolated_rate_limits(settings):
+    """Each test counts its own rate limits (the counters live in the shared Redis)."""
+    import uuid
+
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-pass-123")

@@ -25,7 +25,7 @@ def test_health_reports_every_dependency(client):
     assert body["dependencies"]["database"]["vendor"] == "postgresql"
     assert body["dependencies"]["channelLayer"] == {
         "status": "up",
-        "backend": "RedisChannelLayer",
+        "backend": "ResilientRedisChannelLayer",
         "latencyMs": body["dependencies"]["channelLayer"]["latencyMs"],
     }
     assert body["memory"]["rssBytes"] > 0

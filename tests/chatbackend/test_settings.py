@@ -84,7 +84,7 @@ def test_seed_db_variables_build_a_pooled_postgres_connection():
 
 def test_redis_url_switches_channel_layer_and_cache():
     config = probe({"REDIS_URL": "redis://127.0.0.1:6379/3"})
-    assert config["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert config["layer"] == "chatbackend.channel_layer.ResilientRedisChannelLayer"
     assert config["cache"] == "django.core.cache.backends.redis.RedisCache"
 
 

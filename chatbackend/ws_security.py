@@ -16,7 +16,12 @@ class BrowserOriginValidator(OriginValidator):
     """
 
     def valid_origin(self, parsed_origin):
-        return parsed_origin is None or self.validate_origin(parsed_origin)
+        if parsed_origin is None:
+            return True
+        try:
+            return self.validate_origin(parsed_origin)
+        except ValueError:  # e.g. a non-numeric port: not an origin we allow
+            return False
 
 
 def token_from_scope(scope) -> str | None:

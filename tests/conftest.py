@@ -24,14 +24,19 @@ def close_connection_pools(django_db_setup, django_db_blocker):
         for connection in connections.all():
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
-        # Connections still held by worker threads (sync_to_async, the test client) would
-        # keep the test database from being dropped.
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        connections["default"].close()
+    # Connections still held by worker threads (sync_to_async, the test client) would keep
+    # the test database from being dropped; end them from a connection of our own.
+    import psycopg
+
+    db = connections["default"].settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [db["NAME"]],
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -123,3 +123,78 @@ def migrate(database_url: str) -> None:
         check=True,
         timeout=120,
     )
+
+
+class ThrowawayRedis:
+    """A Redis of its own on its own port (never the shared one), keeping nothing on disk."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "ThrowawayRedis":
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise RuntimeError("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("throwaway redis did not start")
+
+    def start_on_same_port(self) -> "ThrowawayRedis":
+        return self.start()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def make_user_in(database_url: str, username: str, password: str) -> str:
+    """Create a user in another database (a throwaway one) and return an access token."""
+    code = (
+        "import django; django.setup();"
+        "from django.contrib.auth import get_user_model;"
+        "from rest_framework_simplejwt.tokens import AccessToken;"
+        f"u = get_user_model().objects.create_user(username={username!r}, password={password!r});"
+        "print(AccessToken.for_user(u))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DB_POOL": "false",
+            "DJANGO_SETTINGS_MODULE": "chatbackend.settings_test",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip().splitlines()[-1]

@@ -1,0 +1,168 @@
+"""60 messages a minute per session over REST and WebSocket, across instances; login limits
+that a spoofed X-Forwarded-For cannot reset."""
+
+import time
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django_ratelimit.core import get_usage
+from rest_framework_simplejwt.tokens import AccessToken
+
+from chatbackend.asgi import application
+from chatbackend.ratelimits import _NO_REQUEST
+from messaging_app.models import ChatMessage
+from messaging_app.services import message_send
+from sessions_app.services import session_create
+from tests.conftest import bearer, echo_responder
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.django_db
+
+
+def wait_for_a_fresh_window(session_id, needed_seconds: float = 10) -> None:
+    """django-ratelimit counts in fixed one-minute windows; start well inside one."""
+    usage = get_usage(
+        _NO_REQUEST, group="chat.messages", key=lambda g, r: str(session_id), rate="60/m"
+    )
+    if usage["time_left"] < needed_seconds:
+        time.sleep(usage["time_left"] + 1)
+
+
+def fill(user, session, n: int) -> None:
+    for i in range(n):
+        message_send(actor=user, session_id=session.pk, content=f"m{i}", responder=echo_responder)
+
+
+def test_the_61st_rest_message_is_429_and_not_stored(api, user, monkeypatch):
+    monkeypatch.setattr("messaging_app.services.default_responder", lambda: echo_responder)
+    session = session_create(actor=user)
+    wait_for_a_fresh_window(session.pk)
+    fill(user, session, 60)
+    response = api.post(
+        f"/api/sessions/{session.pk}/messages",
+        {"message": "one more"},
+        format="json",
+        **bearer(user),
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["error"]["details"]["retryAfter"] == int(response["Retry-After"])
+    assert not ChatMessage.objects.filter(content="one more").exists()
+    assert ChatMessage.objects.filter(session=session).count() == 120
+
+
+def test_the_limit_is_per_session(api, user, monkeypatch):
+    monkeypatch.setattr("messaging_app.services.default_responder", lambda: echo_responder)
+    busy, quiet = session_create(actor=user), session_create(actor=user)
+    wait_for_a_fresh_window(busy.pk)
+    fill(user, busy, 60)
+    ok = api.post(
+        f"/api/sessions/{quiet.pk}/messages", {"message": "hi"}, format="json", **bearer(user)
+    )
+    assert ok.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_gets_rate_limited_with_retry_after(user):
+    session = await sync_to_async(session_create)(actor=user)
+    await sync_to_async(wait_for_a_fresh_window)(session.pk)
+    await sync_to_async(fill)(user, session, 60)
+    token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
+    ws = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
+    await ws.connect()
+    await ws.send_json_to(
+        {
+            "event": "chat:message",
+            "data": {"sessionId": str(session.pk), "content": "too many", "clientMessageId": "c61"},
+        }
+    )
+    answer = await ws.receive_json_from(timeout=5)
+    assert answer["event"] == "error"
+    assert answer["data"]["code"] == "rate_limited" and answer["data"]["retryable"] is True
+    assert 1 <= answer["data"]["retryAfter"] <= 60
+    assert answer["data"]["clientMessageId"] == "c61"
+    await ws.disconnect()
+    assert not await sync_to_async(ChatMessage.objects.filter(content="too many").exists)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_61st_message_is_refused_when_60_were_spread_over_two_instances(user):
+    session = session_create(actor=user)
+    db = settings.DATABASES["default"]
+    env = {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    servers = [LiveServer(env).start(), LiveServer(env).start()]
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+    try:
+        wait_for_a_fresh_window(session.pk, needed_seconds=20)
+        with httpx.Client(timeout=20) as http:
+            statuses = [
+                http.post(
+                    f"{servers[i % 2].url}/api/sessions/{session.pk}/messages",
+                    json={"message": f"hello {i}"},
+                    headers=headers,
+                ).status_code
+                for i in range(61)
+            ]
+    finally:
+        for server in servers:
+            server.stop()
+    assert statuses[:60] == [200] * 60
+    assert statuses[60] == 429
+    assert ChatMessage.objects.filter(session=session, direction="incoming").count() == 60
+
+
+def test_login_attempts_are_limited_per_username(api, user):
+    statuses = [
+        api.post(
+            "/auth/login", {"username": "alice", "password": "wrong"}, format="json"
+        ).status_code
+        for _ in range(11)
+    ]
+    assert statuses == [401] * 10 + [429]
+    blocked = api.post(
+        "/auth/login", {"username": "alice", "password": "alice-pass-123"}, format="json"
+    )
+    assert blocked.status_code == 429 and "Retry-After" in blocked
+
+
+def test_a_spoofed_forwarded_for_does_not_reset_the_login_limit(api, user):
+    statuses = [
+        api.post(
+            "/auth/login",
+            {"username": f"user{i}", "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{i}",
+        ).status_code
+        for i in range(31)
+    ]
+    assert statuses == [401] * 30 + [429]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(api, user, settings):
+    from chatbackend import net
+
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    net._trusted_networks.cache_clear()
+    try:
+        statuses = [
+            api.post(
+                "/auth/login",
+                {"username": f"user{i}", "password": "wrong"},
+                format="json",
+                HTTP_X_FORWARDED_FOR=f"198.51.100.7, 203.0.113.{i % 2}",
+                REMOTE_ADDR="127.0.0.1",
+            ).status_code
+            for i in range(40)
+        ]
+    finally:
+        settings.TRUSTED_PROXIES = []
+        net._trusted_networks.cache_clear()
+    # Two real clients behind the proxy, 20 attempts each: neither reaches 30.
+    assert statuses == [401] * 40

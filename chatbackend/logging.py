@@ -16,7 +16,7 @@ class RequestIdFilter(logging.Filter):
 # Query-string tokens, bearer headers and bare JWTs anywhere in a log line.
 SECRET_PATTERNS = (
     (
-        re.compile(r"([?&](?:token|access_token|refreshToken|password)=)[^&\s\"']+", re.I),
+        re.compile(r"(\b(?:token|access_token|refresh_?token|password)=)[^&\s\"']+", re.I),
         r"\1[redacted]",
     ),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1[redacted]"),

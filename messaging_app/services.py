@@ -222,39 +222,17 @@ def announce_turn(session, rows, *, origin: str | None, status_changed: bool) ->
         publish_session(session_json=SessionOutput(session).data)
 
 
-def chat_message_send(
-    *,
-    actor,
-    session_id=None,
-    content: Any,
-    responder: Responder | None = None,
-    message_type: Any = None,
-    client_message_id: Any = None,
-    origin: str | None = None,
-) -> TurnResult:
-    """`message_send`, opening a new session for the actor first when no session id is given."""
+def chat_message_send(*, actor, session_id=None, content: Any, **options: Any) -> TurnResult:
+    """`message_send`, opening a new session for the actor first when no session id is given.
+
+    `options` are message_send's: responder, message_type, client_message_id, origin.
+    """
     if session_id is not None:
-        return message_send(
-            actor=actor,
-            session_id=session_id,
-            content=content,
-            responder=responder,
-            message_type=message_type,
-            client_message_id=client_message_id,
-            origin=origin,
-        )
+        return message_send(actor=actor, session_id=session_id, content=content, **options)
     clean_content(content)  # refuse bad input before a session is opened for it
     with transaction.atomic():
         session = session_create(actor=actor)
-        return message_send(
-            actor=actor,
-            session_id=session.pk,
-            content=content,
-            responder=responder,
-            message_type=message_type,
-            client_message_id=client_message_id,
-            origin=origin,
-        )
+        return message_send(actor=actor, session_id=session.pk, content=content, **options)
 
 
 def message_staff_reply(*, actor, session_id, content: Any) -> ChatMessage:

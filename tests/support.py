@@ -198,3 +198,18 @@ def make_user_in(database_url: str, username: str, password: str) -> str:
         timeout=60,
     )
     return result.stdout.strip().splitlines()[-1]
+
+
+def live_env(**extra: str) -> dict[str, str]:
+    """Environment for a live server on the pytest test database and the shared Redis.
+
+    Only data committed by the test (django_db(transaction=True)) is visible to the server.
+    """
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        **extra,
+    }

@@ -7,9 +7,47 @@ from rest_framework.views import APIView
 
 from chatbackend.schema import ERROR_RESPONSES, InputSerializer
 from messaging_app.api.serializers import SendInput, TurnOutput, turn_json
+from messaging_app.selectors import history_page
 from messaging_app.services import chat_message_send
-from sessions_app.api.serializers import HistoryOutput
-from sessions_app.api.views import history_response
+from sessions_app.api.serializers import HistoryOutput, HistoryQuery
+from sessions_app.selectors import session_get
+
+
+def history_response(request, session_id) -> Response:
+    """The history page body, shared by /api/sessions/{id}/history and /api/chat/history."""
+    query = HistoryQuery.parse(request.query_params)
+    session = session_get(actor=request.user, session_id=session_id)
+    page = history_page(
+        session=session,
+        limit=query["limit"],
+        offset=query["offset"],
+        after_seq=query.get("afterSeq"),
+    )
+    return Response(
+        HistoryOutput(
+            {
+                "sessionId": session.pk,
+                "messages": page.messages,
+                "total": page.total,
+                "limit": page.limit,
+                "offset": page.offset,
+                "hasMore": page.has_more,
+            }
+        ).data
+    )
+
+
+def send_response(request, session_id) -> Response:
+    """One chat turn; the body may name the session (`sessionId`) when the URL/header do not."""
+    data = SendInput.parse(request.data)
+    turn = chat_message_send(
+        actor=request.user,
+        session_id=session_id or data.get("sessionId"),
+        content=data.get("message", data.get("content")),
+        message_type=data.get("type"),
+        client_message_id=data.get("clientMessageId"),
+    )
+    return Response(turn_json(turn))
 
 
 class ChatMessageView(APIView):
@@ -36,16 +74,7 @@ class ChatMessageView(APIView):
         summary="Send a message and get the assistant's reply",
     )
     def post(self, request):
-        data = SendInput.parse(request.data)
-        session_id = request.headers.get("X-Session-ID") or data.get("sessionId")
-        turn = chat_message_send(
-            actor=request.user,
-            session_id=session_id,
-            content=data.get("message", data.get("content")),
-            message_type=data.get("type"),
-            client_message_id=data.get("clientMessageId"),
-        )
-        return Response(turn_json(turn))
+        return send_response(request, request.headers.get("X-Session-ID"))
 
 
 class ChatHistoryQuery(InputSerializer):

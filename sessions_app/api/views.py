@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatbackend.schema import ERROR_RESPONSES
-from messaging_app.api.serializers import SendInput, TurnOutput, turn_json
-from messaging_app.selectors import history_page, history_tail, with_recent_messages
-from messaging_app.services import message_send
+from messaging_app.api.serializers import SendInput, TurnOutput
+from messaging_app.api.views import history_response, send_response
+from messaging_app.selectors import history_tail, with_recent_messages
 from sessions_app.api.serializers import (
     HistoryOutput,
     HistoryQuery,
@@ -31,30 +31,6 @@ SESSION_ID = OpenApiParameter("session_id", str, OpenApiParameter.PATH, descript
 def _body(request) -> dict:
     # DELETE and bodiless POSTs arrive with no data at all; treat that as an empty object.
     return request.data if request.data else {}
-
-
-def history_response(request, session_id) -> Response:
-    """The history page body, shared by /api/sessions/{id}/history and /api/chat/history."""
-    query = HistoryQuery.parse(request.query_params)
-    session = session_get(actor=request.user, session_id=session_id)
-    page = history_page(
-        session=session,
-        limit=query["limit"],
-        offset=query["offset"],
-        after_seq=query.get("afterSeq"),
-    )
-    return Response(
-        HistoryOutput(
-            {
-                "sessionId": session.pk,
-                "messages": page.messages,
-                "total": page.total,
-                "limit": page.limit,
-                "offset": page.offset,
-                "hasMore": page.has_more,
-            }
-        ).data
-    )
 
 
 class SessionCollectionView(APIView):
@@ -165,15 +141,7 @@ class SessionMessagesView(APIView):
         summary="Send a message in this session and get the assistant's reply",
     )
     def post(self, request, session_id):
-        data = SendInput.parse(request.data)
-        turn = message_send(
-            actor=request.user,
-            session_id=session_id,
-            content=data.get("message", data.get("content")),
-            message_type=data.get("type"),
-            client_message_id=data.get("clientMessageId"),
-        )
-        return Response(turn_json(turn))
+        return send_response(request, session_id)
 
 
 class UserSessionsView(APIView):

@@ -5,10 +5,9 @@ import re
 import subprocess
 
 import pytest
-from django.conf import settings
 
 from agents_app.demo_data import seed_demo
-from tests.support import ROOT, LiveServer
+from tests.support import ROOT, LiveServer, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,13 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_the_curl_resume_flow_in_docs_api_md_works():
     block = re.search(r"```bash\n(BASE=.*?)```", (ROOT / "docs/api.md").read_text(), re.S).group(1)
     seed_demo(days=30)
-    db = settings.DATABASES["default"]
-    server = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-        }
-    ).start()
+    server = LiveServer(live_env()).start()
     try:
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block],

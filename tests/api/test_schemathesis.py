@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken
 
 from sessions_app.services import session_create
-from tests.support import ROOT, LiveServer
+from tests.support import ROOT, LiveServer, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHECKS = (
@@ -25,13 +24,7 @@ CHECKS = (
 def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path):
     user = get_user_model().objects.create_user(username="fuzz", password="fuzz-pass-123")
     session_create(actor=user)
-    db = settings.DATABASES["default"]
-    server = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-        }
-    ).start()
+    server = LiveServer(live_env()).start()
     executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     try:
         result = subprocess.run(

@@ -8,23 +8,18 @@ import signal
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging_app.models import ChatMessage
 from sessions_app.services import session_create
-from tests.support import LiveServer
+from tests.support import LiveServer, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def two_servers():
-    db = settings.DATABASES["default"]
-    env = {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    env = live_env()
     servers = [LiveServer(env).start(), LiveServer(env).start()]
     yield servers
     for server in servers:
@@ -77,12 +72,8 @@ async def test_a_message_sent_on_one_instance_reaches_a_socket_on_the_other(user
 async def test_sigterm_closes_sockets_with_1001_and_loses_no_acknowledged_message(user):
     session = await sync_to_async(session_create)(actor=user)
     token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
-    db = settings.DATABASES["default"]
     server = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-        },
+        live_env(),
         server="uvicorn",
     ).start()
     acked, retry = [], []

@@ -8,12 +8,11 @@ import httpx
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging_app.models import ChatMessage
 from sessions_app.services import session_create
-from tests.support import LiveServer
+from tests.support import LiveServer, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PER_SENDER = 12
@@ -22,13 +21,7 @@ PER_SENDER = 12
 async def test_rest_and_two_sockets_get_gapless_unique_numbers(user):
     session = await sync_to_async(session_create)(actor=user)
     token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
-    db = settings.DATABASES["default"]
-    server = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-        }
-    ).start()
+    server = LiveServer(live_env()).start()
     acked: list[int] = []
 
     async def rest():

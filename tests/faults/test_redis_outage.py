@@ -8,12 +8,11 @@ import httpx
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging_app.models import ChatMessage
 from sessions_app.services import session_create
-from tests.support import LiveServer, ThrowawayRedis
+from tests.support import LiveServer, ThrowawayRedis, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,12 +27,8 @@ async def next_event(ws, names: set[str], timeout: float = 15) -> dict:
 
 async def test_redis_outage_keeps_chat_working(user):
     redis = ThrowawayRedis().start()
-    db = settings.DATABASES["default"]
     server = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": redis.url,
-        },
+        live_env(REDIS_URL=redis.url),
         server="uvicorn",
     ).start()
     session = await sync_to_async(session_create)(actor=user)

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from django.conf import settings
 
 from agents_app.demo_data import seed_demo
-from tests.support import ROOT, LiveServer
+from tests.support import ROOT, LiveServer, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DOC = (ROOT / "docs/websocket.md").read_text()
@@ -19,13 +18,7 @@ DOC = (ROOT / "docs/websocket.md").read_text()
 @pytest.fixture
 def server():
     seed_demo(days=30)
-    db = settings.DATABASES["default"]
-    live = LiveServer(
-        {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-        }
-    ).start()
+    live = LiveServer(live_env()).start()
     yield live
     live.stop()
 

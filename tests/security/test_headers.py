@@ -32,7 +32,9 @@ def test_cors_allows_configured_origins_only(client):
     assert allowed["Access-Control-Allow-Origin"] == "http://localhost:3006"
     assert "x-session-id" in allowed["Access-Control-Allow-Headers"]
     refused = client.options(
-        "/api/sessions", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        "/api/sessions",
+        HTTP_ORIGIN="https://evil.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
     )
     assert "Access-Control-Allow-Origin" not in refused
 
@@ -40,7 +42,7 @@ def test_cors_allows_configured_origins_only(client):
 @pytest.mark.parametrize(
     "line",
     [
-        'GET /ws/chat/?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk HTTP/1.1',
+        "GET /ws/chat/?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk HTTP/1.1",
         "Authorization: Bearer abc.def.ghi",
         "connecting with refreshToken=secret-value&x=1",
         "payload eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.sig_part-here",

@@ -7,7 +7,6 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -17,7 +16,7 @@ from messaging_app.models import ChatMessage
 from messaging_app.services import message_send
 from sessions_app.services import session_create
 from tests.conftest import bearer, echo_responder
-from tests.support import LiveServer
+from tests.support import LiveServer, live_env
 
 pytestmark = pytest.mark.django_db
 
@@ -92,11 +91,7 @@ async def test_websocket_gets_rate_limited_with_retry_after(user):
 @pytest.mark.django_db(transaction=True)
 def test_the_61st_message_is_refused_when_60_were_spread_over_two_instances(user):
     session = session_create(actor=user)
-    db = settings.DATABASES["default"]
-    env = {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
+    env = live_env()
     servers = [LiveServer(env).start(), LiveServer(env).start()]
     headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
     try:

@@ -28,6 +28,11 @@ $(NLU_MODEL): $(VENV)/.installed agents_app/nlu.py $(wildcard agents_app/nlu_dat
 
 model: $(NLU_MODEL)
 
+# The official socket.io-client, for the Socket.IO compatibility tests under Node.
+JS_DEPS := tests/js/node_modules/.package-lock.json
+$(JS_DEPS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+
 run: install model
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -56,7 +61,7 @@ schema-check: install
 	diff -u openapi.yaml var/openapi.generated.yaml || \
 	  (echo "openapi.yaml is stale: run 'make schema' and commit it" >&2; exit 1)
 
-test: install model services lint migrations-check schema-check
+test: install model services lint migrations-check schema-check $(JS_DEPS)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 clean:

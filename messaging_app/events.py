@@ -5,16 +5,23 @@ is logged and never fails the send: the message is stored, and clients catch up 
 `chat:history` + `afterSeq`.
 """
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
+GROUP_SEND_TIMEOUT_SECONDS = 2.0
 
 
 def session_group(session_id) -> str:
     return f"chat.session.{session_id}"
+
+
+async def _bounded_group_send(layer, group: str, event: dict) -> None:
+    # Never let a stuck Redis hold the sender: its message is already committed.
+    await asyncio.wait_for(layer.group_send(group, event), timeout=GROUP_SEND_TIMEOUT_SECONDS)
 
 
 def _group_send(session_id, event: dict) -> None:
@@ -22,8 +29,8 @@ def _group_send(session_id, event: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(session_group(session_id), event)
-    except Exception as exc:  # Redis down or full: the message is stored; catch-up delivers it
+        async_to_sync(_bounded_group_send)(layer, session_group(session_id), event)
+    except Exception as exc:  # Redis down, full or slow: stored anyway; catch-up delivers it
         logger.warning("broadcast to session %s failed: %s", session_id, exc.__class__.__name__)
 
 

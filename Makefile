@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 
 # The NLU model is a build artifact made deterministically from agents_app/nlu_data/.
 NLU_MODEL := var/nlu-model.skops
-$(NLU_MODEL): $(VENV)/.installed agents_app/nlu.py $(wildcard agents_app/nlu_data/*.csv)
+$(NLU_MODEL): $(VENV)/.installed agents_app/nlu.py $(wildcard agents_app/nlu_data/*)
 	$(BIN)/python manage.py train_nlu --output $@
 
 model: $(NLU_MODEL)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, transaction
 
 from agents_app.banking import BankingAgent
+from agents_app.banking_help import BankingHelpAgent
 from agents_app.mcp_agent import McpAgent
 from agents_app.nlp import NlpAgent
 from agents_app.nlu import NluAgent, default_classifier
@@ -91,14 +92,11 @@ class Orchestrator:
         banking: BankingAgent,
         mcp: McpAgent,
         smalltalk: SmallTalkAgent,
+        banking_help: BankingHelpAgent | None = None,
     ):
-        self.nlp, self.nlu, self.banking, self.mcp, self.smalltalk = (
-            nlp,
-            nlu,
-            banking,
-            mcp,
-            smalltalk,
-        )
+        self.nlp, self.nlu, self.banking, self.mcp = nlp, nlu, banking, mcp
+        self.smalltalk = smalltalk
+        self.banking_help = banking_help or BankingHelpAgent()
 
     def __call__(self, *, session: ChatSession, content: str, message_type: str) -> ReplyDraft:
         started = time.perf_counter()
@@ -150,6 +148,13 @@ class Orchestrator:
         pending = self.banking.has_pending_flow(context)
         if pending and self._answers_a_question(content, nlp):
             intent = "slot_fill"  # "checking", "$200", "card ending 4242" while a flow asks
+        if intent == "banking_help" and nlu.topic and not pending:
+            # A BANKING77 question: its own answer, or a person when only one can sort it out.
+            reply = self.banking_help.answer(topic=nlu.topic)
+            if reply.data["handoff"]:
+                state["handoffReason"] = f"needs_person:{nlu.topic}"
+                return Routed(agent="handoff", reply=reply, handoff=True)
+            return Routed(agent="banking_help", reply=reply)
         if intent in self.banking.handles or (
             pending and intent not in {"greeting", "farewell", "thanks", "help"}
         ):

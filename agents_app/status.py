@@ -2,6 +2,7 @@
 
 import logging
 
+from agents_app.banking_help import TOPICS as BANKING77_TOPICS
 from agents_app.models import Account
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ def agents_status() -> list[dict]:
             "handles": ["command"],
             "up": mcp_up and pipeline.mcp.is_up(),
             "details": mcp_details,
+        },
+        {
+            "name": "banking_help",
+            "description": "Answers the 77 BANKING77 topics; hands off where a person is needed",
+            "handles": ["banking_help"],
+            "up": True,
+            "details": {"topics": len(BANKING77_TOPICS)},
         },
         {
             "name": "smalltalk",

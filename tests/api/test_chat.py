@@ -130,7 +130,7 @@ def test_agents_lists_each_agent_and_whether_it_is_up(api, customer):
     response = api.get("/api/agents", **bearer(customer))
     assert response.status_code == 200
     agents = {a["name"]: a for a in response.json()["agents"]}
-    assert set(agents) == {"nlp", "nlu", "banking", "mcp", "smalltalk"}
+    assert set(agents) == {"nlp", "nlu", "banking", "banking_help", "mcp", "smalltalk"}
     assert all(a["up"] for a in agents.values())
     assert "balance_check" in agents["banking"]["handles"]
     assert "human_handoff" in agents["nlu"]["handles"]

@@ -9,7 +9,7 @@ PORT ?= 3006
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatbackend
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install model run test lint format migrations-check schema schema-check services clean
+.PHONY: install model run test lint format migrations-check schema schema-check services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 
 # The NLU model is a build artifact made deterministically from agents_app/nlu_data/.
 NLU_MODEL := var/nlu-model.skops
-$(NLU_MODEL): $(VENV)/.installed agents_app/nlu.py $(wildcard agents_app/nlu_data/*)
+$(NLU_MODEL): $(VENV)/.installed $(wildcard agents_app/nlu/*.py) $(wildcard agents_app/nlu_data/*)
 	$(BIN)/python manage.py train_nlu --output $@
 
 model: $(NLU_MODEL)
@@ -40,6 +40,10 @@ run: install model
 
 services:
 	@scripts/ensure_services.sh
+
+# Debian's Chromium, for the real-browser test of the chat page (Playwright drives it).
+browser:
+	@scripts/install_browser.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -61,7 +65,7 @@ schema-check: install
 	diff -u openapi.yaml var/openapi.generated.yaml || \
 	  (echo "openapi.yaml is stale: run 'make schema' and commit it" >&2; exit 1)
 
-test: install model services lint migrations-check schema-check $(JS_DEPS)
+test: install model services browser lint migrations-check schema-check $(JS_DEPS)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 clean:

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "chatbackend.middleware.RequestIdMiddleware",
     "chatbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -201,6 +202,11 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files from the ASGI app itself (the servers do not); straight from
+# the app and static/ folders, so there is no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns (an error under pytest) when it is missing
 
 # --- Security -------------------------------------------------------------------------------
 # Everything from our own origin, nothing inline: the chat page keeps its script in a static

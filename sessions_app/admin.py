@@ -7,6 +7,7 @@ Permissions are those of the "support" group (sessions_app/management/support.py
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
@@ -66,6 +67,7 @@ class TranscriptInline(admin.TabularInline):
     """The conversation in sequence order, read-only: messages are records, never edited."""
 
     model = ChatMessage
+    template = "admin/sessions_app/chatsession/transcript_inline.html"
     verbose_name = "message"
     verbose_name_plural = "Transcript"
     fields = [
@@ -117,9 +119,16 @@ class HandoffFilter(admin.SimpleListFilter):
         return queryset
 
 
-# What one session action does: (admin view name, permission codename, form, run, log line).
-# `run(actor, session_id, cleaned_data)` calls the service and returns the changed session.
-SessionAction = tuple[str, str, type[forms.Form], Callable, str]
+@dataclass(frozen=True)
+class SessionAction:
+    """One thing a person does to a session from its page."""
+
+    name: str  # URL part, form id, admin URL name
+    permission: str  # checked with ChatSessionAdmin.has_<permission>_permission
+    form: type[forms.Form]
+    run: Callable[..., ChatSession]  # (actor, session_id, cleaned_data) -> the changed session
+    done: str  # shown to the person and written to the admin history
+    button: str
 
 
 @admin.register(ChatSession)
@@ -217,76 +226,80 @@ class ChatSessionAdmin(admin.ModelAdmin):
     # --- the session page: transcript plus reply / resolve / end / hand back ------------------
     def session_actions(self) -> list[SessionAction]:
         return [
-            (
-                "reply",
-                "reply",
-                ReplyForm,
-                lambda actor, session_id, data: message_staff_reply(
-                    actor=actor, session_id=session_id, content=data["content"]
-                ).session,
-                "Replied to the user.",
+            SessionAction(
+                name="reply",
+                permission="reply",
+                form=ReplyForm,
+                run=lambda actor, session_id, data: (
+                    message_staff_reply(
+                        actor=actor, session_id=session_id, content=data["content"]
+                    ).session
+                ),
+                done="Replied to the user.",
+                button="Send reply",
             ),
-            (
-                "resolve",
-                "resolve",
-                ResolveForm,
-                lambda actor, session_id, data: session_resolve(
+            SessionAction(
+                name="resolve",
+                permission="resolve",
+                form=ResolveForm,
+                run=lambda actor, session_id, data: session_resolve(
                     actor=actor, session_id=session_id, notes=data["notes"]
                 ),
-                "Resolved the session.",
+                done="Resolved the session.",
+                button="Resolve",
             ),
-            (
-                "end",
-                "end",
-                EndForm,
-                lambda actor, session_id, data: session_end(
+            SessionAction(
+                name="end",
+                permission="end",
+                form=EndForm,
+                run=lambda actor, session_id, data: session_end(
                     actor=actor,
                     session_id=session_id,
                     reason=data["reason"] or f"ended by support ({actor.get_username()})",
                 ),
-                "Ended the session.",
+                done="Ended the session.",
+                button="End session",
             ),
-            (
-                "hand_back",
-                "handback",
-                HandBackForm,
-                lambda actor, session_id, data: session_hand_back(
+            SessionAction(
+                name="hand_back",
+                permission="handback",
+                form=HandBackForm,
+                run=lambda actor, session_id, data: session_hand_back(
                     actor=actor, session_id=session_id
                 ),
-                "Handed the session back to the bot.",
+                done="Handed the session back to the bot.",
+                button="Hand back to the bot",
             ),
         ]
 
+    def allowed(self, request, action: SessionAction) -> bool:
+        return getattr(self, f"has_{action.permission}_permission")(request)
+
     def get_urls(self):
-        urls = []
-        for action in self.session_actions():
-            name = action[0]
-            view = self.admin_site.admin_view(require_POST(self._action_view(action)))
-            urls.append(
-                path(
-                    f"<path:object_id>/{name.replace('_', '-')}/",
-                    view,
-                    name=f"sessions_app_chatsession_{name}",
-                )
+        urls = [
+            path(
+                f"<path:object_id>/{action.name.replace('_', '-')}/",
+                self.admin_site.admin_view(require_POST(self._action_view(action))),
+                name=f"sessions_app_chatsession_{action.name}",
             )
+            for action in self.session_actions()
+        ]
         return urls + super().get_urls()
 
     def _action_view(self, action: SessionAction):
-        name, permission, form_class, run, log_line = action
-
         def view(request, object_id):
-            if not getattr(self, f"has_{permission}_permission")(request):
+            if not self.allowed(request, action):
                 raise AccessDenied
             back = HttpResponseRedirect(
                 reverse("admin:sessions_app_chatsession_change", args=[object_id])
             )
-            form = form_class(request.POST)
+            form = action.form(request.POST)
             if not form.is_valid():
                 errors = [e for field_errors in form.errors.values() for e in field_errors]
                 self.message_user(request, " ".join(errors), messages.ERROR)
                 return back
             try:
-                session = run(request.user, object_id, form.cleaned_data)
+                session = action.run(request.user, unquote(object_id), form.cleaned_data)
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return back
@@ -296,23 +309,23 @@ class ChatSessionAdmin(admin.ModelAdmin):
                     request, "The database is unavailable; nothing was changed.", messages.ERROR
                 )
                 return back
-            self.log_change(request, session, log_line)
-            self.message_user(request, log_line, messages.SUCCESS)
+            self.log_change(request, session, action.done)
+            self.message_user(request, action.done, messages.SUCCESS)
             return back
 
-        view.__name__ = f"chatsession_{name}"
+        view.__name__ = f"chatsession_{action.name}"
         return view
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         session = self.get_object(request, unquote(object_id))
         panel = []
         if session is not None and not session.is_closed:
-            for name, permission, form_class, _, _ in self.session_actions():
-                if name == "hand_back" and session.status != SessionStatus.PENDING:
+            for action in self.session_actions():
+                if action.name == "hand_back" and session.status != SessionStatus.PENDING:
                     continue
-                if getattr(self, f"has_{permission}_permission")(request):
-                    url = reverse(f"admin:sessions_app_chatsession_{name}", args=[object_id])
-                    panel.append({"name": name, "url": url, "form": form_class()})
+                if self.allowed(request, action):
+                    url = reverse(f"admin:sessions_app_chatsession_{action.name}", args=[object_id])
+                    panel.append({"action": action, "url": url, "form": action.form()})
         extra_context = {**(extra_context or {}), "support_panel": panel}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -384,4 +397,3 @@ class ChatSessionAdmin(admin.ModelAdmin):
             "Handed the session back to the bot.",
             "Handed back",
         )
-

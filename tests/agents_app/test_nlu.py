@@ -280,7 +280,7 @@ def test_agent_alternatives_are_other_intents_not_other_categories():
 
 
 def test_probabilities_average_the_two_models_and_the_neighbours(small_classifier, monkeypatch):
-    monkeypatch.setattr(nlu, "NEIGHBOURS_WEIGHT", 0.0)
+    monkeypatch.setattr("agents_app.nlu.classifier.NEIGHBOURS_WEIGHT", 0.0)
     texts = ["send 20 to anna", "hmm", "", "my card was stolen!!"]
 
     tfidf = small_classifier.pipeline.predict_proba(texts)
@@ -292,7 +292,7 @@ def test_probabilities_average_the_two_models_and_the_neighbours(small_classifie
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(small_classifier.probabilities_many(texts), got, atol=1e-6)
 
-    monkeypatch.setattr(nlu, "NEIGHBOURS_WEIGHT", 0.2)
+    monkeypatch.setattr("agents_app.nlu.classifier.NEIGHBOURS_WEIGHT", 0.2)
     votes = np.array([small_classifier.neighbour_vote(v) for v in vectors])
     with_neighbours = np.array([small_classifier.probabilities(text) for text in texts])
     np.testing.assert_allclose(with_neighbours, 0.8 * expected + 0.2 * votes, atol=1e-6)

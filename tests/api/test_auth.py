@@ -134,7 +134,9 @@ def test_expired_forged_and_unsigned_tokens_are_refused(api, user):
         assert api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401, token
 
 
-@pytest.mark.parametrize("body", [{}, {"refreshToken": ""}, {"refreshToken": ["x"]}, {"refresh": "x"}])
+@pytest.mark.parametrize(
+    "body", [{}, {"refreshToken": ""}, {"refreshToken": ["x"]}, {"refresh": "x"}]
+)
 def test_refresh_and_logout_validate_their_body(api, user, body):
     assert api.post("/auth/refresh", body, format="json").status_code == 400
     assert api.post("/auth/logout", body, format="json", **bearer(user)).status_code == 400

@@ -62,4 +62,5 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 for channel in list(channels):
                     await RedisChannelLayer.group_add(self, group, channel)
             self._healthy = True
-            logger.warning("channel layer reconnected; %d group(s) restored", len(self._memberships))
+            restored = len(self._memberships)
+            logger.warning("channel layer reconnected; %d group(s) restored", restored)

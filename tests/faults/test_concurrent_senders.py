@@ -29,7 +29,7 @@ async def test_rest_and_two_sockets_get_gapless_unique_numbers(user):
             for i in range(PER_SENDER):
                 response = await http.post(
                     f"/api/sessions/{session.pk}/messages",
-                    json={"message": f"rest {i}", "clientMessageId": f"rest-{i}"},
+                    json={"message": f"What is my balance? ({i})", "clientMessageId": f"rest-{i}"},
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 assert response.status_code == 200, response.text
@@ -42,7 +42,7 @@ async def test_rest_and_two_sockets_get_gapless_unique_numbers(user):
             for i in range(PER_SENDER):
                 frame = {
                     "sessionId": str(session.pk),
-                    "content": f"{name} {i}",
+                    "content": f"Show my balance please ({name} {i})",
                     "clientMessageId": f"{name}-{i}",
                 }
                 await ws.send(json.dumps({"event": "chat:message", "data": frame}))

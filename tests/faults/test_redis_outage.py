@@ -70,16 +70,23 @@ async def test_redis_outage_keeps_chat_working(user):
             assert ack["event"] == "chat:ack", ack
             assert (await next_event(ws, {"chat:response"}))["data"]["response"]["content"]
 
-            # Redis back on the same port: the socket receives fan-out again.
+            # Redis back on the same port: this process restores its group memberships and the
+            # open socket receives fan-out again (a publish may still meet a stale connection
+            # at first, so keep sending until one arrives).
             redis.start_on_same_port()
-            await asyncio.sleep(2)
-            after = await http.post(
-                f"/api/sessions/{session.pk}/messages", json={"message": "after"}
-            )
-            assert after.status_code == 200
-            pushed = await next_event(ws, {"chat:message"}, timeout=20)
-            while pushed["data"]["message"]["content"] != "after":
-                pushed = await next_event(ws, {"chat:message"}, timeout=20)
+            received = None
+            for attempt in range(10):
+                await asyncio.sleep(1)
+                sent = await http.post(
+                    f"/api/sessions/{session.pk}/messages", json={"message": f"after {attempt}"}
+                )
+                assert sent.status_code == 200
+                try:
+                    received = await next_event(ws, {"chat:message"}, timeout=2)
+                    break
+                except TimeoutError:
+                    continue
+            assert received is not None, "fan-out did not resume after Redis came back"
             assert (await http.get("/health")).json()["status"] == "healthy"
     finally:
         server.stop()
@@ -92,4 +99,5 @@ async def test_redis_outage_keeps_chat_working(user):
             .values_list("content", flat=True)
         )
     )()
-    assert contents == ["before", "during", "socket during", "after"]
+    assert contents[:3] == ["before", "during", "socket during"]
+    assert all(c.startswith("after ") for c in contents[3:]) and len(contents) > 3

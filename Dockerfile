@@ -18,7 +18,10 @@ RUN useradd --system --uid 10001 --home-dir /app chat
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --chown=chat:chat . .
-RUN mkdir -p logs && chown chat:chat logs
+# The NLU model is built from the repo's data at image build time, deterministically, so a
+# container is ready the moment it starts (no training, no download at run time).
+RUN DJANGO_ENV=development python manage.py train_nlu --output var/nlu-model.skops \
+    && mkdir -p logs staticfiles && chown -R chat:chat logs staticfiles var
 USER chat
 EXPOSE 3006
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

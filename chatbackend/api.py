@@ -81,4 +81,3 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return _json_error(500, "internal_error", "Internal server error")
-

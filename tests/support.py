@@ -205,11 +205,16 @@ def live_env(**extra: str) -> dict[str, str]:
 
     Only data committed by the test (django_db(transaction=True)) is visible to the server.
     """
+    import uuid
+
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     return {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        # Rate-limit counters of this test's servers only (shared between the servers started
+        # with this env): logins by other tests in the same minute must not count here.
+        "CACHE_KEY_PREFIX": f"live-{uuid.uuid4().hex}",
         **extra,
     }

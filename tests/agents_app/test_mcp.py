@@ -17,7 +17,6 @@ import httpx
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from mcp import Client, StdioServerParameters
@@ -28,24 +27,13 @@ from agents_app.demo_data import seed_demo
 from agents_app.mcp_agent import McpAgent, ToolCall
 from agents_app.mcp_server import BANK_TOOLS, bank_mcp
 from agents_app.models import Account, AuditRecord, Card, CardStatus, Transfer
-from tests.support import ROOT, LiveServer, free_port
+from tests.support import ROOT, LiveServer, free_port, live_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _server_env(log_dir) -> dict[str, str]:
-    return {
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DB_POOL": "false",
-        "LOG_DIR": str(log_dir),
-    }
+    return live_env(DB_POOL="false", LOG_DIR=str(log_dir))
 
 
 @pytest.fixture(scope="module")

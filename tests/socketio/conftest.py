@@ -12,10 +12,9 @@ import json
 import pytest
 import socketio
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.support import LiveServer
+from tests.support import LiveServer, live_env
 
 AUTH_TIMEOUT_SECONDS = 2
 # Generous: a fresh server loads the agent pipeline on its first message, and CI machines are
@@ -27,14 +26,11 @@ MESSAGE_RATE_PER_MINUTE = 5
 @pytest.fixture(scope="package")
 def chat_server_env(django_db_setup) -> dict[str, str]:
     """What a live server needs to share this test run's PostgreSQL database and Redis."""
-    db = settings.DATABASES["default"]
-    return {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "WS_AUTH_TIMEOUT_SECONDS": str(AUTH_TIMEOUT_SECONDS),
+    return live_env(
+        WS_AUTH_TIMEOUT_SECONDS=str(AUTH_TIMEOUT_SECONDS),
         # Low enough for a test to reach; no other test sends more to one session.
-        "CHAT_MESSAGE_RATE": f"{MESSAGE_RATE_PER_MINUTE}/m",
-    }
+        CHAT_MESSAGE_RATE=f"{MESSAGE_RATE_PER_MINUTE}/m",
+    )
 
 
 @pytest.fixture(scope="package")

@@ -27,4 +27,6 @@ EXPOSE 3006
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"3006\")}/health', timeout=4)"
 # Migrations run as a separate release step (docs/operations.md); the container only serves.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} chatbackend.asgi:application"]
+# uvicorn: as fast as daphne here, workers on one port, and sockets close with 1001 on SIGTERM
+# (docs/benchmarks.md). WEB_CONCURRENCY=<cores> where no client long-polls Socket.IO.
+CMD ["sh", "-c", "exec uvicorn chatbackend.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-1} --loop uvloop --http httptools --ws-per-message-deflate false --lifespan off --no-access-log --timeout-graceful-shutdown 15"]

@@ -5,11 +5,12 @@ PYTHON ?= $(shell command -v python3.12 || command -v python3.13 || command -v p
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3006
+WORKERS ?= 1
 # Test defaults: the machine's PostgreSQL (trust auth) and Redis; override to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatbackend
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install model run test lint format migrations-check schema schema-check services browser clean
+.PHONY: install model run run-daphne bench test lint format migrations-check schema schema-check services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,14 @@ $(JS_DEPS): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 
 run: install model
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/uvicorn chatbackend.asgi:application --host 0.0.0.0 --port $(PORT) \
+	  --workers $(WORKERS) --loop uvloop --http httptools --ws-per-message-deflate false \
+	  --lifespan off --no-access-log --timeout-graceful-shutdown 15
+
+# daphne keeps working (no 1001 on shutdown, one process per port): docs/benchmarks.md.
+run-daphne: install model
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/daphne -b 0.0.0.0 -p $(PORT) chatbackend.asgi:application
@@ -67,6 +76,10 @@ schema-check: install
 
 test: install model services browser lint migrations-check schema-check $(JS_DEPS)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+# Measures the whole stack on PostgreSQL and Redis and writes bench/results/latest.md.
+bench: install model services
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -20,7 +21,7 @@ from chatbackend import shutdown
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import ServiceError, ValidationFailed
-from messaging_app.api.serializers import MessageOutput, turn_json
+from messaging_app.api.serializers import message_json, turn_json
 from messaging_app.events import publish_typing, session_group
 from messaging_app.selectors import history_page
 from messaging_app.services import chat_message_send
@@ -28,6 +29,27 @@ from sessions_app.api.serializers import SessionOutput
 from sessions_app.selectors import session_get
 
 logger = logging.getLogger(__name__)
+
+
+def _orm_threads() -> int:
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    return pool.get("max_size", 10) if isinstance(pool, dict) else 10
+
+
+# Channels runs `database_sync_to_async` on one thread per process, so every socket's turn
+# would wait behind every other socket's database round trips (row lock, insert, commit fsync,
+# fan-out): 140-212 turns/s against 249-254 on this pool in the bench (docs/benchmarks.md).
+# Different sockets' events run side by side on these threads, as many as the connection pool
+# holds; each socket still handles its own frames one at a time, in order, and the session's
+# row lock still orders the turns of one session.
+_orm_executor = ThreadPoolExecutor(max_workers=_orm_threads(), thread_name_prefix="ws-orm")
+
+
+def orm(func):
+    """`database_sync_to_async` on the consumers' thread pool."""
+    return database_sync_to_async(func, thread_sensitive=False, executor=_orm_executor)
+
+
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
 # On shutdown a socket closes once it has been idle this long, so frames a client sent just
@@ -45,7 +67,7 @@ def _ws_history(user, data: dict) -> dict:
     page = history_page(session=session, limit=limit, after_seq=after_seq)
     return {
         "sessionId": str(session.pk),
-        "messages": MessageOutput(page.messages, many=True).data,
+        "messages": [message_json(m) for m in page.messages],
         "hasMore": page.has_more,
     }
 
@@ -175,7 +197,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is not None:
             return await self.send_event("auth:ok", {"userId": self.user.get_username()})
         try:
-            self.user = await database_sync_to_async(user_for_access_token)(data.get("token"))
+            self.user = await orm(user_for_access_token)(data.get("token"))
         except TokenRejected:
             return await self.close(code=CLOSE_UNAUTHENTICATED)
         if self.auth_deadline is not None:
@@ -183,7 +205,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_event("auth:ok", {"userId": self.user.get_username()})
 
     async def on_message(self, data: dict):
-        body = await database_sync_to_async(_ws_send)(self.user, data, self.channel_name)
+        body = await orm(_ws_send)(self.user, data, self.channel_name)
+        await self._answer(body)
+
+    async def _answer(self, body: dict):
         await self.join(body["sessionId"])
         message, response = body["message"], body["response"]
         await self.send_event(
@@ -201,12 +226,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_event("chat:response", body)
 
     async def on_history(self, data: dict):
-        await self.send_event(
-            "chat:history", await database_sync_to_async(_ws_history)(self.user, data)
-        )
+        await self.send_event("chat:history", await orm(_ws_history)(self.user, data))
 
     async def on_join(self, data: dict):
-        session = await database_sync_to_async(_ws_join)(self.user, data)
+        session = await orm(_ws_join)(self.user, data)
         await self.join(session["sessionId"])
         await self.send_event("session:updated", {"session": session, "joined": True})
 
@@ -231,7 +254,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._publish_typing(session_id, False)
 
     async def _publish_typing(self, session_id: str, is_typing: bool):
-        await database_sync_to_async(publish_typing)(
+        await orm(publish_typing)(
             session_id=session_id,
             user_id=self.user.get_username(),
             is_typing=is_typing,

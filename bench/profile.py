@@ -9,6 +9,7 @@ two views: `--gil` (only the thread holding the GIL: where Python CPU goes) and 
 thread (wall time, waits on PostgreSQL included).
 """
 
+import importlib.util
 import re
 import subprocess
 import threading
@@ -131,6 +132,10 @@ def run_profile(bench) -> None:
     srv.stop()
     from bench.run import MESSAGES
 
+    if importlib.util.find_spec("pyinstrument") is None:
+        bench.log("pyinstrument is not installed: no in-process profile")
+        (RESULTS / f"profile-{kind}-{responder}.txt").write_text("\n".join(reports))
+        return
     turns = bench.inproc(
         {"task": "profile", "username": bench.agent_user, "sessions": bench.sessions["agents"],
          "messages": MESSAGES, "turns": 30 if bench.quick else 200, "responder": responder}

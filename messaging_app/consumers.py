@@ -98,9 +98,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.idle.set()
         self.last_frame_at = time.monotonic()
         self.closing = False
+        # Tracked before the handshake completes: a SIGTERM that arrives as soon as the client
+        # is connected must already find the drain handler (else the server closes with 1012).
+        shutdown.track(self)
         await self.accept()
         socket_opened()
-        shutdown.track(self)
         if self.scope.get("token_given") and self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
         elif self.user is None:

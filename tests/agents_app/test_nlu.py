@@ -280,6 +280,7 @@ def test_agent_alternatives_are_other_intents_not_other_categories():
 
 
 def test_probabilities_average_the_two_models_and_the_neighbours(small_classifier, monkeypatch):
+    monkeypatch.setattr("agents_app.nlu.classifier.TFIDF_SURE", 1.01)  # never sure alone
     monkeypatch.setattr("agents_app.nlu.classifier.NEIGHBOURS_WEIGHT", 0.0)
     texts = ["send 20 to anna", "hmm", "", "my card was stolen!!"]
 
@@ -297,6 +298,32 @@ def test_probabilities_average_the_two_models_and_the_neighbours(small_classifie
     with_neighbours = np.array([small_classifier.probabilities(text) for text in texts])
     np.testing.assert_allclose(with_neighbours, 0.8 * expected + 0.2 * votes, atol=1e-6)
     np.testing.assert_allclose(with_neighbours.sum(axis=1), 1, atol=1e-6)
+
+
+def test_the_tfidf_model_answers_alone_only_when_it_is_sure(small_classifier, monkeypatch):
+    texts = ["send 20 to anna", "hmm", "my card was stolen!!", "what is my balance"]
+    tfidf = small_classifier.pipeline.predict_proba(texts)
+    sure = np.sort(tfidf.max(axis=1))
+    # A threshold between the surest and the least sure text splits them.
+    threshold = (sure[0] + sure[-1]) / 2
+    monkeypatch.setattr("agents_app.nlu.classifier.TFIDF_SURE", threshold)
+    encoded = []
+    encode = small_classifier.encoder.encode
+    monkeypatch.setattr(
+        small_classifier.encoder, "encode", lambda text: encoded.append(text) or encode(text)
+    )
+
+    got = np.array([small_classifier.probabilities(text) for text in texts])
+
+    for text, alone, row in zip(texts, tfidf, got, strict=True):
+        if alone.max() >= threshold:
+            assert text not in encoded
+            np.testing.assert_allclose(row, alone, rtol=1e-5, atol=1e-7)
+        else:
+            assert text in encoded
+            assert not np.allclose(row, alone)
+    assert 0 < len(encoded) < len(texts)
+    np.testing.assert_allclose(small_classifier.probabilities_many(texts), got, atol=1e-6)
 
 
 def test_a_training_example_is_its_own_nearest_neighbour(small_classifier):

@@ -35,7 +35,7 @@ MATRIX = [
     ("uvicorn x1, client offers permessage-deflate (as browsers do)", "uvicorn", 1, {"client_deflate": True}, "constant", False, True),
     ("uvicorn x1 --ws-per-message-deflate false, client offers it", "uvicorn", 1, {"client_deflate": True, "extra": ["--ws-per-message-deflate", "false"]}, "constant", False, True),
     ("daphne x1, client offers permessage-deflate", "daphne", 1, {"client_deflate": True}, "constant", False, True),
-    ("uvicorn x2, BodySizeLimitMiddleware last in MIDDLEWARE", "uvicorn", 2, {"BENCH_MIDDLEWARE": "sync-last"}, "constant", True, False),
+    ("uvicorn x2, BodySizeLimitMiddleware second in MIDDLEWARE (async chain)", "uvicorn", 2, {"BENCH_MIDDLEWARE": "sync-first"}, "constant", True, False),
     ("daphne x1, real agents", "daphne", 1, {}, "agents", True, False),
     ("uvicorn x1, real agents", "uvicorn", 1, {}, "agents", True, False),
     ("uvicorn x2, real agents", "uvicorn", 2, {}, "agents", True, False),

@@ -162,6 +162,14 @@ def write_report(bench, path) -> None:
             f"{cpu['p50'] / ag['message_send_cpu_ms']['p50']:.0%} of the turn's CPU "
             f"| {TARGETS['agents']} | {_ok(cpu['p99'] <= 2)} |"
         )
+        mixed = ag.get("orchestrator_banking77_cpu_ms")
+        if mixed:
+            lines.append(
+                f"| ... the same, {mixed['n']} questions from BANKING77's training split "
+                f"(unseen questions need the sentence encoder more often: docs/nlu.md) "
+                f"| | {' | '.join(_lat(mixed))} | | | "
+                f"{TARGETS['agents']} | {_ok(mixed['p99'] <= 2)} |"
+            )
     ping, echo_ping = r.get("app_ping"), r.get("echo")
     if ping and echo_ping:
         lines.append(

@@ -2,9 +2,9 @@
 
 - BENCH_CHANNEL_LAYER picks the channel layer class, so the plain channels-redis classes can be
   measured against each other (`core` = RedisChannelLayer, `pubsub` = RedisPubSubChannelLayer);
-- BENCH_MIDDLEWARE=sync-last moves the one sync-only middleware (BodySizeLimitMiddleware) to
-  the end of MIDDLEWARE, which makes Django run the whole chain in one thread instead of
-  hopping between the event loop and a thread around every middleware.
+- BENCH_MIDDLEWARE=sync-first moves the one sync-only middleware (BodySizeLimitMiddleware) from
+  the end of MIDDLEWARE to second place, where it was: every middleware below it then runs in
+  async mode, hopping between the event loop and a thread around each one.
 """
 
 import os
@@ -24,6 +24,7 @@ if _choice and REDIS_URL:
         config = {"hosts": config["hosts"], "prefix": config["prefix"]}
     CHANNEL_LAYERS = {"default": {"BACKEND": _LAYERS[_choice], "CONFIG": config}}
 
-if os.environ.get("BENCH_MIDDLEWARE") == "sync-last":
+if os.environ.get("BENCH_MIDDLEWARE") == "sync-first":
     _sync_only = "chatbackend.middleware.BodySizeLimitMiddleware"
-    MIDDLEWARE = [m for m in MIDDLEWARE if m != _sync_only] + [_sync_only]
+    MIDDLEWARE = [m for m in MIDDLEWARE if m != _sync_only]
+    MIDDLEWARE.insert(1, _sync_only)

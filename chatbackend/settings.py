@@ -54,9 +54,13 @@ INSTALLED_APPS = [
     "agents_app",
 ]
 
+# BodySizeLimitMiddleware is sync-only and comes last on purpose: below it Django runs the
+# view, above it every middleware in sync mode, so a request crosses from the event loop to a
+# thread once. Higher up, each of Django's own middlewares below it ran in async mode, which
+# hops to a thread and back around its process_request and process_response: ~2 ms of CPU per
+# request (docs/benchmarks.md). Last is still before any view or parser reads the body.
 MIDDLEWARE = [
     "chatbackend.middleware.RequestIdMiddleware",
-    "chatbackend.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -67,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatbackend.middleware.BodySizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "chatbackend.urls"

@@ -17,7 +17,7 @@ from django.conf import settings  # noqa: E402
 from agents_app.mcp_server import mcp_http_app  # noqa: E402
 from chatbackend.ws_security import BrowserOriginValidator, JwtAuthMiddleware  # noqa: E402
 from messaging_app.routing import websocket_urlpatterns  # noqa: E402
-from messaging_app.socketio_server import is_socketio_path, socketio_app  # noqa: E402
+from messaging_app.socketio import is_socketio_path, socketio_app  # noqa: E402
 
 channels_websocket_app = BrowserOriginValidator(
     JwtAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.ALLOWED_ORIGINS

@@ -1,5 +1,5 @@
 """What a live client can do, independent of transport: `/ws/chat/` (consumers.py) and
-`/socket.io/` (socketio_server.py) call these, each through one `database_sync_to_async` per
+`/socket.io/` (socketio/handlers.py) call these, each through one `database_sync_to_async` per
 event, so both transports store, number, limit and answer exactly alike."""
 
 from chatbackend.errors import ValidationFailed

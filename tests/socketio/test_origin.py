@@ -1,6 +1,6 @@
 """The Socket.IO origin policy is the /ws/chat/ one, decided in-process."""
 
-from messaging_app.socketio_server import is_socketio_path, origin_allowed
+from messaging_app.socketio import is_socketio_path, origin_allowed
 
 
 def test_no_origin_is_allowed_since_only_browsers_send_one(settings):

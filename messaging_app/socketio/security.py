@@ -1,0 +1,46 @@
+"""Who may connect: the /ws/chat/ origin policy, and the JWT sent at handshake or later."""
+
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+
+from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.ws_security import BrowserOriginValidator, token_from_scope
+from messaging_app.consumers import orm
+
+
+def origin_allowed(origin: str | None, environ: dict | None = None) -> bool:
+    """The /ws/chat/ policy: a listed browser origin, or no Origin at all (native clients)."""
+    # A callable rather than the list itself: python-socketio reads an empty list as "do not
+    # check origins at all", while an empty ALLOWED_ORIGINS (production default) must refuse
+    # every browser origin. Sharing Channels' matcher keeps both endpoints' patterns identical.
+    try:
+        parsed = urlparse(origin) if origin else None
+    except ValueError:
+        return False
+    return BrowserOriginValidator(None, settings.ALLOWED_ORIGINS).valid_origin(parsed)
+
+
+def token_from_auth(auth: Any) -> str | None:
+    """`{token}` or the bare token string, with or without a `Bearer ` prefix."""
+    raw = auth.get("token") if isinstance(auth, dict) else auth
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    scheme, _, rest = raw.strip().partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" and rest.strip() else raw.strip()
+
+
+def handshake_token(auth: Any, environ: dict) -> str | None:
+    """The `auth` payload's token, else the handshake's `?token=` or `Authorization` header."""
+    return token_from_auth(auth) or token_from_scope(environ.get("asgi.scope", {}))
+
+
+async def user_for_token(raw: str | None):
+    """The token's active user, or None."""
+    # On the consumers' ORM thread pool, as their `auth` frame is: on Channels' single database
+    # thread a handshake would wait behind every other socket's queries.
+    try:
+        return await orm(user_for_access_token)(raw)
+    except TokenRejected:
+        return None

@@ -1,0 +1,247 @@
+"""python-socketio's AsyncServer: each connection's lifecycle (token, channel-layer channel,
+greeting, drain on shutdown) and the dispatch of client events to `handlers`."""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from chatbackend import shutdown
+from chatbackend.connections import socket_closed, socket_opened
+from chatbackend.errors import ServiceError
+from messaging_app.consumers import DRAIN_QUIET_SECONDS
+from messaging_app.events import session_group
+from messaging_app.socketio.connection import Connection
+from messaging_app.socketio.delivery import forward_channel_events
+from messaging_app.socketio.handlers import EVENT_HANDLERS, broadcast_typing
+from messaging_app.socketio.security import (
+    handshake_token,
+    origin_allowed,
+    token_from_auth,
+    user_for_token,
+)
+
+logger = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/socket.io"
+DRAIN_CLOSE_WAIT_SECONDS = 2
+
+
+def is_socketio_path(path: str) -> bool:
+    return path == SOCKETIO_PATH or path.startswith(SOCKETIO_PATH + "/")
+
+
+class ChatSocketIO:
+    """The Socket.IO server and its bridge to the channel layer."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=origin_allowed,
+            # One event at a time per socket, in order, like a Channels consumer: a user's
+            # messages are numbered in the order sent, and a flooding client is slowed by its
+            # own connection instead of piling up tasks.
+            async_handlers=False,
+            # A polling POST may carry several packets; message content itself is limited by
+            # the service (2000 characters).
+            max_http_buffer_size=4 * settings.WS_MAX_FRAME_BYTES,
+            logger=False,
+            engineio_logger=False,  # handshakes carry tokens; never log them
+        )
+        self.connections: dict[str, Connection] = {}
+        self._closing: set[asyncio.Task] = set()
+        self._release_polls_on_close()
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("*", self.on_event)
+        self.handlers = {"authenticate": self.on_authenticate, **EVENT_HANDLERS}
+
+    def _release_polls_on_close(self) -> None:
+        """Answer a polling client's pending GET as soon as its connection closes.
+
+        python-engineio (4.15) handles a client's CLOSE without answering the long-poll GET that
+        is still open, which then lingers for ping_interval + ping_timeout (45 s): a request
+        held per departed client, and clients that wait for it (python-socketio's) hang as long.
+        Node's engine.io answers it at once; so do we, by waking the socket's send queue.
+        """
+        eio = self.sio.eio
+        socketio_handler = eio.handlers["disconnect"]
+
+        async def on_engineio_disconnect(eio_sid, reason):
+            try:
+                await socketio_handler(eio_sid, reason)
+            finally:
+                socket = eio.sockets.get(eio_sid)
+                # Only when the client closed: a close by the server queues a CLOSE packet,
+                # which answers the pending GET by itself and must not be overtaken.
+                if (
+                    reason == eio.reason.CLIENT_DISCONNECT
+                    and socket is not None
+                    and not socket.upgraded
+                ):
+                    socket.queue.put_nowait(None)  # poll() returns no packets for None
+
+        eio.on("disconnect", on_engineio_disconnect)
+
+    # --- connection lifecycle ------------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None):
+        raw = handshake_token(auth, environ)
+        user = None
+        if raw is not None:
+            user = await user_for_token(raw)
+            if user is None:
+                # CONNECT_ERROR: socket.io-client emits `connect_error` with this message/data.
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "Invalid or expired token", {"code": "unauthorized"}
+                )
+        conn = self.connections[sid] = Connection(self, sid)
+        socket_opened()
+        shutdown.track(conn)
+        if user is not None:
+            await self._authenticated(conn, user)
+        else:
+            conn.tasks.append(asyncio.create_task(self._disconnect_unless_authenticated(conn)))
+        return True
+
+    async def _authenticated(self, conn: Connection, user) -> None:
+        conn.user = user
+        conn.channel = await get_channel_layer().new_channel()
+        conn.tasks.append(asyncio.create_task(forward_channel_events(conn)))
+        conn.tasks.append(asyncio.create_task(self._greet(conn)))
+
+    async def _greet(self, conn: Connection) -> None:
+        # The CONNECT packet goes out only after the connect handler returns, and some clients
+        # drop events for a namespace they have not joined yet: greet once it is connected.
+        for _ in range(200):
+            if self.sio.manager.is_connected(conn.sid, "/"):
+                break
+            await asyncio.sleep(0.005)
+        await conn.emit("connected", self._identity(conn))
+
+    @staticmethod
+    def _identity(conn: Connection) -> dict:
+        return {"userId": conn.user.get_username(), "authenticated": True}
+
+    async def _disconnect_unless_authenticated(self, conn: Connection) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if conn.user is None:
+            await conn.emit_error("unauthenticated", "No token was sent in time")
+            await self.sio.disconnect(conn.sid)
+
+    async def on_authenticate(self, conn: Connection, data: dict):
+        if conn.user is None:
+            user = await user_for_token(token_from_auth(data))
+            if user is None:
+                await conn.emit_error("unauthorized", "Invalid or expired token")
+                await self.sio.disconnect(conn.sid)
+                return None
+            await self._authenticated(conn, user)
+            return self._identity(conn)
+        await conn.emit("connected", self._identity(conn))
+        return self._identity(conn)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self.connections.pop(sid, None)
+        if conn is None:
+            return
+        socket_closed()
+        shutdown.untrack(conn)
+        current = asyncio.current_task()
+        for task in [*conn.tasks, *conn.typing_timers.values()]:
+            if task is not current:  # the auth deadline may be what is disconnecting us
+                task.cancel()
+        for session_id in list(conn.typing_timers):
+            # Nobody will send stopTyping for a socket that is gone.
+            await broadcast_typing(conn, session_id, False)
+        layer = get_channel_layer()
+        for session_id in conn.joined:
+            try:
+                await layer.group_discard(session_group(session_id), conn.channel)
+            except Exception as exc:  # Redis gone: its groups expire by themselves
+                logger.warning("group_discard failed: %s", exc.__class__.__name__)
+
+    async def drain(self, conn: Connection) -> None:
+        """Answer every event already sent, then close the transport (not the Socket.IO
+        session): socket.io-client then reconnects by itself, to an instance that is up."""
+        while True:
+            await conn.idle.wait()
+            quiet_for = time.monotonic() - conn.last_event_at
+            if quiet_for >= DRAIN_QUIET_SECONDS:
+                break
+            await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
+        conn.closing = True
+        eio_sid = self.sio.manager.eio_sid_from_sid(conn.sid, "/")
+        if eio_sid is None:
+            return
+        # A Socket.IO-level disconnect would tell the client not to reconnect.
+        closing = asyncio.create_task(self.sio.eio.disconnect(eio_sid))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        # Engine.IO waits until the client has fetched the CLOSE, which a polling client that
+        # left without a word never does: stop waiting rather than hold the shutdown up.
+        await asyncio.wait({closing}, timeout=DRAIN_CLOSE_WAIT_SECONDS)
+
+    # --- events in -----------------------------------------------------------------------------
+    async def on_event(self, event: str, sid: str, *args):
+        """Every client event; the return value answers a Socket.IO acknowledgement."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return None
+        conn.last_event_at = time.monotonic()
+        if conn.closing:
+            return await conn.emit_error(
+                "shutting_down", "This server is restarting; reconnect and resend", retryable=True
+            )
+        conn.idle.clear()
+        try:
+            return await self._handle(conn, event, args)
+        finally:
+            conn.last_event_at = time.monotonic()
+            conn.idle.set()
+
+    async def _handle(self, conn: Connection, event: str, args: tuple):
+        handler = self.handlers.get(event)
+        if handler is None:
+            return await conn.emit_error("unknown_event", f"Unknown event {event[:50]!r}")
+        data = args[0] if args else None
+        if isinstance(data, str):
+            # The original's frontends often send the bare id (or token) instead of an object.
+            data = {"token" if event == "authenticate" else "sessionId": data}
+        elif data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return await conn.emit_error("invalid_payload", "The payload must be an object")
+        if conn.user is None and event != "authenticate":
+            return await conn.emit_error("unauthenticated", "Authenticate first")
+        client_message_id = data.get("clientMessageId")
+        try:
+            return await handler(conn, data)
+        except ServiceError as exc:
+            return await conn.emit_error(
+                exc.code,
+                exc.message,
+                retryable=exc.retryable,
+                details=exc.details,
+                client_message_id=client_message_id,
+            )
+        except (OperationalError, InterfaceError) as exc:
+            # Nothing was stored: the client may safely resend (with the same clientMessageId).
+            logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
+            return await conn.emit_error(
+                "service_unavailable",
+                "The service cannot store messages right now",
+                retryable=True,
+                client_message_id=client_message_id,
+            )
+        except Exception:
+            logger.exception("Socket.IO event %s failed", event)
+            return await conn.emit_error("internal_error", "Something went wrong")
+
+
+chat_socketio = ChatSocketIO()
+socketio_app = socketio.ASGIApp(chat_socketio.sio, socketio_path=SOCKETIO_PATH.lstrip("/"))

@@ -15,12 +15,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import InterfaceError, OperationalError
 
 from chatbackend import shutdown
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.connections import socket_closed, socket_opened
-from chatbackend.errors import ServiceError, ValidationFailed
+from chatbackend.errors import ValidationFailed
 from messaging_app import realtime
 from messaging_app.events import publish_typing, session_group
 
@@ -139,26 +138,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = self.handlers.get(event)
         if handler is None:
             return await self.send_error("unknown_event", f"Unknown event {event[:50]!r}")
-        client_message_id = data.get("clientMessageId")
-        try:
-            await handler(self, data)
-        except ServiceError as exc:
-            await self.send_error(
-                exc.code,
-                exc.message,
-                retryable=exc.retryable,
-                details=exc.details,
-                client_message_id=client_message_id,
-            )
-        except (OperationalError, InterfaceError) as exc:
-            # Nothing was stored: the client may safely resend (with the same clientMessageId).
-            logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
-            await self.send_error(
-                "service_unavailable",
-                "The service cannot store messages right now",
-                retryable=True,
-                client_message_id=client_message_id,
-            )
+        await realtime.reporting_errors(
+            handler(self, data), self.send_error, event=event, data=data
+        )
 
     async def on_auth(self, data: dict):
         if self.user is not None:
@@ -177,19 +159,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _answer(self, body: dict):
         await self.join(body["sessionId"])
-        message, response = body["message"], body["response"]
-        await self.send_event(
-            "chat:ack",
-            {
-                "sessionId": body["sessionId"],
-                "clientMessageId": message["client_message_id"],
-                "messageId": message["message_id"],
-                "sequenceNumber": message["sequence_number"],
-                "responseMessageId": response["message_id"] if response else None,
-                "responseSequenceNumber": response["sequence_number"] if response else None,
-                "replayed": body.pop("replayed"),
-            },
-        )
+        await self.send_event("chat:ack", realtime.ack(body))
+        body.pop("replayed")
         await self.send_event("chat:response", body)
 
     async def on_history(self, data: dict):

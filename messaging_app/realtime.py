@@ -2,12 +2,19 @@
 `/socket.io/` (socketio/handlers.py) call these, each through one `database_sync_to_async` per
 event, so both transports store, number, limit and answer exactly alike."""
 
-from chatbackend.errors import ValidationFailed
+import logging
+from collections.abc import Awaitable, Callable
+
+from django.db import InterfaceError, OperationalError
+
+from chatbackend.errors import ServiceError, ValidationFailed
 from messaging_app.api.serializers import message_json, turn_json
 from messaging_app.selectors import history_page
 from messaging_app.services import chat_message_send
 from sessions_app.api.serializers import SessionOutput
 from sessions_app.selectors import session_get
+
+logger = logging.getLogger(__name__)
 
 
 def history(user, data: dict) -> dict:
@@ -39,3 +46,45 @@ def send(user, data: dict, origin: str) -> dict:
         origin=origin,
     )
     return turn_json(turn) | {"replayed": turn.replayed}
+
+
+def ack(body: dict) -> dict:
+    """`chat:ack` for a stored turn (`send`'s result): ids and numbers of both messages."""
+    message, response = body["message"], body["response"]
+    return {
+        "sessionId": body["sessionId"],
+        "clientMessageId": message["client_message_id"],
+        "messageId": message["message_id"],
+        "sequenceNumber": message["sequence_number"],
+        "responseMessageId": response["message_id"] if response else None,
+        "responseSequenceNumber": response["sequence_number"] if response else None,
+        "replayed": body["replayed"],
+    }
+
+
+async def reporting_errors(
+    handling: Awaitable, send_error: Callable[..., Awaitable], *, event: str, data: dict
+):
+    """Await an event's handler; a ServiceError or an unreachable database becomes the
+    transport's error event (`send_error(code, message, retryable=, details=,
+    client_message_id=)`) instead of an exception."""
+    client_message_id = data.get("clientMessageId")
+    try:
+        return await handling
+    except ServiceError as exc:
+        return await send_error(
+            exc.code,
+            exc.message,
+            retryable=exc.retryable,
+            details=exc.details,
+            client_message_id=client_message_id,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # Nothing was stored: the client may safely resend (with the same clientMessageId).
+        logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
+        return await send_error(
+            "service_unavailable",
+            "The service cannot store messages right now",
+            retryable=True,
+            client_message_id=client_message_id,
+        )

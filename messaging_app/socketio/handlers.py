@@ -77,22 +77,11 @@ async def on_ping(conn: Connection, data: dict):
 
 async def on_chat_message(conn: Connection, data: dict):
     body = await orm(realtime.send)(conn.user, data, conn.channel)
-    replayed = body.pop("replayed")
     await _join(conn, body["sessionId"], CONTRACT)
-    message, response = body["message"], body["response"]
-    await conn.emit(
-        "chat:ack",
-        {
-            "sessionId": body["sessionId"],
-            "clientMessageId": message["client_message_id"],
-            "messageId": message["message_id"],
-            "sequenceNumber": message["sequence_number"],
-            "responseMessageId": response["message_id"] if response else None,
-            "responseSequenceNumber": response["sequence_number"] if response else None,
-            "replayed": replayed,
-        },
-    )
+    await conn.emit("chat:ack", realtime.ack(body))
+    body.pop("replayed")
     # `content` at the top as well: the seed's frontends read `data.content`.
+    response = body["response"]
     body["content"] = response["content"] if response else None
     return await conn.emit("chat:response", body)
 

@@ -9,11 +9,10 @@ from typing import Any
 import socketio
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from chatbackend import shutdown
 from chatbackend.connections import socket_closed, socket_opened
-from chatbackend.errors import ServiceError
+from messaging_app import realtime
 from messaging_app.consumers import DRAIN_QUIET_SECONDS
 from messaging_app.events import session_group
 from messaging_app.socketio.connection import Connection
@@ -218,25 +217,9 @@ class ChatSocketIO:
             return await conn.emit_error("invalid_payload", "The payload must be an object")
         if conn.user is None and event != "authenticate":
             return await conn.emit_error("unauthenticated", "Authenticate first")
-        client_message_id = data.get("clientMessageId")
         try:
-            return await handler(conn, data)
-        except ServiceError as exc:
-            return await conn.emit_error(
-                exc.code,
-                exc.message,
-                retryable=exc.retryable,
-                details=exc.details,
-                client_message_id=client_message_id,
-            )
-        except (OperationalError, InterfaceError) as exc:
-            # Nothing was stored: the client may safely resend (with the same clientMessageId).
-            logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
-            return await conn.emit_error(
-                "service_unavailable",
-                "The service cannot store messages right now",
-                retryable=True,
-                client_message_id=client_message_id,
+            return await realtime.reporting_errors(
+                handler(conn, data), conn.emit_error, event=event, data=data
             )
         except Exception:
             logger.exception("Socket.IO event %s failed", event)

@@ -304,8 +304,8 @@ class _TermScorer:
     """
 
     def __init__(self, vectorizer: TfidfVectorizer, weights: np.ndarray) -> None:
-        if vectorizer.norm != "l2" or not vectorizer.use_idf:
-            raise ValueError("_TermScorer reproduces l2-normalised TF-IDF only")
+        if vectorizer.norm != "l2" or not vectorizer.use_idf or vectorizer.binary:
+            raise ValueError("_TermScorer reproduces l2-normalised TF-IDF of counts only")
         self._analyze = vectorizer.build_analyzer()
         self._vocabulary: dict[str, int] = vectorizer.vocabulary_
         self._idf: np.ndarray = vectorizer.idf_

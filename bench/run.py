@@ -343,6 +343,10 @@ class Bench:
             srv, sessions, users, rate=1,
             duration=2 if self.quick else 20, warmup=0.5 if self.quick else 5, procs=2,
         )  # fmt: skip
+        return self.ws_phase(srv, key, specs)
+
+    def ws_phase(self, srv: Server, key: str, specs: list[dict]) -> dict:
+        """Run WebSocket chat load `specs` against `srv`, recorded and logged as phase `key`."""
         out = self.measured(srv, lambda: self.load(specs))
         self.results["phases"][key] = out
         self.log(
@@ -356,13 +360,7 @@ class Bench:
             srv, self.sessions["sat"], self.sat_users, rate=0,
             duration=2 if self.quick else 15, warmup=0.5 if self.quick else 3, procs=1,
         )  # fmt: skip
-        out = self.measured(srv, lambda: self.load(specs))
-        self.results["phases"][key] = out
-        self.log(
-            f"{key}: {out['sockets']} sockets, {out['throughput']:.0f} turns/s, response "
-            f"{_fmt(out.get('response_ms'))}, counts {out['counts']}"
-        )
-        return out
+        return self.ws_phase(srv, key, specs)
 
     def phase_rest(self, srv: Server, key: str = "rest") -> dict:
         plans = [

@@ -4,7 +4,8 @@
 "in January", "last 30 days", "between 1 and 15 March" become periods. dateparser was measured
 and left out: it finds single dates only (no periods), reads "9700 pounds" as the year 9700 and
 costs 0.3-7 ms a message, against a budget of 2 ms for the whole pipeline. The grammar below
-only locates and classifies; calendar arithmetic is python-dateutil's.
+only locates and classifies; the calendar arithmetic is in calendar_arithmetic.py, on
+python-dateutil.
 
 A day or month named without a year ("on the 5th", "in August") resolves to its next occurrence,
 today included, as scheduling requests mean and NLU++ annotates, unless the message speaks of
@@ -17,9 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
-from text_to_num import text2num
+from dateutil.relativedelta import relativedelta
 
+from agents_app.nlp.calendar_arithmetic import (
+    count_of,
+    day_month,
+    day_only,
+    month_range,
+    next_weekday,
+    safe_date,
+    shift,
+    unit_range,
+    week_start,
+)
 from agents_app.nlp.result import Entity, Spans
 
 MONTHS = {
@@ -44,7 +55,6 @@ MONTHS = {
     for name in names
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY_RULES = (MO, TU, WE, TH, FR, SA, SU)
 
 MONTH = "(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + ")"
 WEEKDAY = "(?:" + "|".join(WEEKDAYS) + ")"
@@ -109,90 +119,6 @@ class _Atom:
     period: tuple[date, date] | None = None
 
 
-def _safe_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _day_month(anchor: date, month: int, day: int, *, past: bool) -> date | None:
-    """The nearest `day month` on or after `anchor` (on or before it when `past`)."""
-    step = -1 if past else 1
-    for offset in range(9):  # 29 February recurs within 8 years
-        found = _safe_date(anchor.year + step * offset, month, day)
-        if found and (found <= anchor if past else found >= anchor):
-            return found
-    return None
-
-
-def _day_only(anchor: date, day: int, *, past: bool) -> date | None:
-    """The nearest day of the month numbered `day`, on or after `anchor` (before when `past`)."""
-    first = anchor.replace(day=1)
-    for offset in range(13):
-        month = first + relativedelta(months=-offset if past else offset)
-        found = _safe_date(month.year, month.month, day)
-        if found and (found <= anchor if past else found >= anchor):
-            return found
-    return None
-
-
-def _next_weekday(anchor: date, weekday: int, *, past: bool) -> date:
-    """The first such weekday after `anchor` (before it when `past`), never `anchor` itself."""
-    rule = _WEEKDAY_RULES[weekday]
-    if past:
-        return anchor + relativedelta(days=-1, weekday=rule(-1))
-    return anchor + relativedelta(days=1, weekday=rule(+1))
-
-
-def _week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-def _unit_range(today: date, unit: str, offset: int) -> tuple[date, date]:
-    """The calendar week/month/quarter/year containing today, moved by `offset` units."""
-    if unit == "week":
-        start = _week_start(today) + timedelta(weeks=offset)
-        return start, start + timedelta(days=6)
-    if unit == "year":
-        return date(today.year + offset, 1, 1), date(today.year + offset, 12, 31)
-    months = 3 if unit == "quarter" else 1
-    first_month = (today.month - 1) // months * months + 1
-    start = date(today.year, first_month, 1) + relativedelta(months=months * offset)
-    return start, start + relativedelta(months=months, days=-1)
-
-
-def _month_range(anchor: date, month: int, year: int | None, *, past: bool) -> tuple[date, date]:
-    if year is None:
-        year = anchor.year
-        if past and month > anchor.month:
-            year -= 1
-        elif not past and month < anchor.month:
-            year += 1
-    start = date(year, month, 1)
-    return start, start + relativedelta(months=1, days=-1)
-
-
-def _count(word: str) -> int | None:
-    word = word.lower()
-    if word.isdigit():
-        return int(word)
-    if word in ("a", "an"):
-        return 1
-    if word.startswith("couple"):
-        return 2
-    if word == "few":
-        return 3
-    try:
-        return text2num(word, "en")
-    except ValueError:
-        return None
-
-
-def _shift(unit: str, count: int) -> relativedelta:
-    return relativedelta(**{f"{unit.lower()}s": count})
-
-
 # --- rules: each turns one match into an atom, or refuses it ---------------------------------
 
 Builder = Callable[[re.Match[str], str, date], _Atom | None]
@@ -209,7 +135,7 @@ def _rule(pattern: str) -> Callable[[Builder], Builder]:
 
 @_rule(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
 def _iso(m: re.Match[str], text: str, today: date) -> _Atom | None:
-    return _fixed(m, _safe_date(int(m["y"]), int(m["m"]), int(m["d"])))
+    return _fixed(m, safe_date(int(m["y"]), int(m["m"]), int(m["d"])))
 
 
 @_rule(r"\b(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})\b(?![.,/]\d)")
@@ -218,14 +144,14 @@ def _numeric(m: re.Match[str], text: str, today: date) -> _Atom | None:
     year += 2000 if year < 100 else 0
     # Day first, as outside the US; a month above 12 can only mean the US order.
     day, month = (second, first) if second > 12 else (first, second)
-    return _fixed(m, _safe_date(year, month, day))
+    return _fixed(m, safe_date(year, month, day))
 
 
 @_rule(rf"\b(?:the\s+)?{DAY}\s+(?:of\s+)?(?P<rel>this|next|last|previous)\s+month\b")
 def _day_of_relative_month(m: re.Match[str], text: str, today: date) -> _Atom | None:
     offset = {"this": 0, "next": 1}.get(m["rel"].lower(), -1)
     month = today.replace(day=1) + relativedelta(months=offset)
-    return _fixed(m, _safe_date(month.year, month.month, int(m["d"])))
+    return _fixed(m, safe_date(month.year, month.month, int(m["d"])))
 
 
 @_rule(rf"\b(?:the\s+)?{DAY}(?:\s+of)?\s+(?P<m>{MONTH})\b\.?(?:,?\s+{YEAR}\b)?")
@@ -246,7 +172,7 @@ def _fixed(m: re.Match[str], day: date | None) -> _Atom | None:
 
 def _calendar_atom(m: re.Match[str], day: int, month: str, year: str | None) -> _Atom | None:
     month_number = MONTHS[month.lower()]
-    if not 1 <= day <= 31 or (year and not _safe_date(int(year), month_number, day)):
+    if not 1 <= day <= 31 or (year and not safe_date(int(year), month_number, day)):
         return None
     return _Atom(
         m.start(), m.end(), "day", day=day, month=month_number, year=int(year) if year else None
@@ -269,16 +195,16 @@ def _weekday(m: re.Match[str], text: str, today: date) -> _Atom | None:
     mod = (m["mod"] or "").lower()
     if week_mod:
         offset = {"this": 0, "next": 1}.get(week_mod, -1)
-        found = _week_start(today) + timedelta(weeks=offset, days=weekday)
+        found = week_start(today) + timedelta(weeks=offset, days=weekday)
     elif mod in ("last", "previous", "past"):
-        found = _next_weekday(today, weekday, past=True)
+        found = next_weekday(today, weekday, past=True)
     elif mod == "next":
         # "next Sunday" is the Sunday of next week, not the coming one.
-        found = _week_start(today) + timedelta(weeks=1, days=weekday)
+        found = week_start(today) + timedelta(weeks=1, days=weekday)
     elif mod == "this":
-        found = _week_start(today) + timedelta(days=weekday)
+        found = week_start(today) + timedelta(days=weekday)
     elif mod == "coming" or m["plus"]:
-        found = _next_weekday(today, weekday, past=False)
+        found = next_weekday(today, weekday, past=False)
     else:
         return _Atom(m.start(), m.end(), "day", weekday=weekday)
     if m["plus"]:
@@ -288,18 +214,18 @@ def _weekday(m: re.Match[str], text: str, today: date) -> _Atom | None:
 
 @_rule(rf"\b(?P<n>{COUNT})\s+(?P<unit>day|week|month|year)s?\s+ago\b")
 def _ago(m: re.Match[str], text: str, today: date) -> _Atom | None:
-    count = _count(m["n"])
+    count = count_of(m["n"])
     if count is None:
         return None
-    return _Atom(m.start(), m.end(), "day", fixed=today - _shift(m["unit"], count))
+    return _Atom(m.start(), m.end(), "day", fixed=today - shift(m["unit"], count))
 
 
 @_rule(rf"\bin\s+(?P<n>{COUNT})\s+(?P<unit>day|week|month|year)s?\b")
 def _in_count(m: re.Match[str], text: str, today: date) -> _Atom | None:
-    count = _count(m["n"])
+    count = count_of(m["n"])
     if count is None:
         return None
-    return _Atom(m.start(), m.end(), "day", fixed=today + _shift(m["unit"], count))
+    return _Atom(m.start(), m.end(), "day", fixed=today + shift(m["unit"], count))
 
 
 @_rule(rf"\b(?P<m>{MONTH})\b\.?(?:,?\s+{YEAR}\b|\s+(?P<rel>this|last|next)\s+year\b)?")
@@ -321,13 +247,13 @@ def _whole_month(m: re.Match[str], text: str, today: date) -> _Atom | None:
     r"(?P<unit>day|week|month|year)s?\b"
 )
 def _rolling(m: re.Match[str], text: str, today: date) -> _Atom | None:
-    count = _count(m["n"])
+    count = count_of(m["n"])
     if count is None:
         return None
     if m["dir"].lower() in ("next", "coming", "following"):
-        span = (today + timedelta(days=1), today + _shift(m["unit"], count))
+        span = (today + timedelta(days=1), today + shift(m["unit"], count))
     else:
-        span = (today - _shift(m["unit"], count), today)
+        span = (today - shift(m["unit"], count), today)
     return _Atom(m.start(), m.end(), "period", period=span)
 
 
@@ -338,19 +264,19 @@ def _rolling(m: re.Match[str], text: str, today: date) -> _Atom | None:
 def _relative_unit(m: re.Match[str], text: str, today: date) -> _Atom | None:
     rel = m["rel"].lower().removeprefix("the").strip()
     offset = {"this": 0, "current": 0, "next": 1, "coming": 1, "following": 1}.get(rel, -1)
-    return _Atom(m.start(), m.end(), "period", period=_unit_range(today, m["unit"].lower(), offset))
+    return _Atom(m.start(), m.end(), "period", period=unit_range(today, m["unit"].lower(), offset))
 
 
 @_rule(r"\b(?P<rel>this|last|next|past|coming)\s+weekend\b")
 def _weekend(m: re.Match[str], text: str, today: date) -> _Atom | None:
     offset = {"last": -1, "past": -1, "next": 1}.get(m["rel"].lower(), 0)
-    saturday = _week_start(today) + timedelta(weeks=offset, days=5)
+    saturday = week_start(today) + timedelta(weeks=offset, days=5)
     return _Atom(m.start(), m.end(), "period", period=(saturday, saturday + timedelta(days=1)))
 
 
 @_rule(r"\b(?P<unit>year|month)[-\s]to[-\s]date\b|\bso\s+far\s+this\s+(?P<unit2>year|month)\b")
 def _to_date(m: re.Match[str], text: str, today: date) -> _Atom | None:
-    start, _ = _unit_range(today, (m["unit"] or m["unit2"]).lower(), 0)
+    start, _ = unit_range(today, (m["unit"] or m["unit2"]).lower(), 0)
     return _Atom(m.start(), m.end(), "period", period=(start, today))
 
 
@@ -399,16 +325,16 @@ def _resolve(atom: _Atom, anchor: date, *, past: bool) -> tuple[date, date] | No
     if atom.kind == "year" and atom.year:
         return date(atom.year, 1, 1), date(atom.year, 12, 31)
     if atom.kind == "month" and atom.month:
-        return _month_range(anchor, atom.month, atom.year, past=past)
+        return month_range(anchor, atom.month, atom.year, past=past)
     found: date | None = None
     if atom.weekday is not None:
-        found = _next_weekday(anchor, atom.weekday, past=past)
+        found = next_weekday(anchor, atom.weekday, past=past)
     elif atom.day and atom.month and atom.year:
-        found = _safe_date(atom.year, atom.month, atom.day)
+        found = safe_date(atom.year, atom.month, atom.day)
     elif atom.day and atom.month:
-        found = _day_month(anchor, atom.month, atom.day, past=past)
+        found = day_month(anchor, atom.month, atom.day, past=past)
     elif atom.day:
-        found = _day_only(anchor, atom.day, past=past)
+        found = day_only(anchor, atom.day, past=past)
     return (found, found) if found else None
 
 
@@ -492,7 +418,7 @@ def _single(text: str, atom: _Atom, today: date, past: bool) -> Entity | None:
     if bare and atom.month and (bare["kw"] or bare["join"] in ("-", "\u2013")):
         # "between 1 and 15 March": the first day borrows the second one's month.
         last = _resolve(atom, today, past=past)
-        first = _day_only(last[1], int(bare["d"]), past=True) if last else None
+        first = day_only(last[1], int(bare["d"]), past=True) if last else None
         if last and first:
             return _period(text, bare.start(), atom.end, (first, last[1]))
     since = _just_before(_SINCE, text, atom.start)

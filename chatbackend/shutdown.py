@@ -9,7 +9,9 @@ import asyncio
 import logging
 import os
 import signal
+import time
 import weakref
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 10.0
@@ -31,6 +33,22 @@ def track(socket) -> None:
 
 def untrack(socket) -> None:
     _sockets.discard(socket)
+
+
+# On shutdown a socket closes once it has been idle this long, so frames a client sent just
+# before SIGTERM (queued behind the one in hand) are still answered.
+DRAIN_QUIET_SECONDS = 0.3
+
+
+async def until_quiet(idle: asyncio.Event, last_activity: Callable[[], float]) -> None:
+    """Return once no frame is being handled (`idle` set) and none has come for
+    DRAIN_QUIET_SECONDS since `last_activity()` (a `time.monotonic()` reading)."""
+    while True:
+        await idle.wait()
+        quiet_for = time.monotonic() - last_activity()
+        if quiet_for >= DRAIN_QUIET_SECONDS:
+            return
+        await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
 
 
 def _install(loop: asyncio.AbstractEventLoop) -> None:

@@ -47,9 +47,6 @@ def orm(func):
 
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
-# On shutdown a socket closes once it has been idle this long, so frames a client sent just
-# before SIGTERM (queued behind the one in hand) are still answered.
-DRAIN_QUIET_SECONDS = 0.3
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -91,12 +88,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def drain(self):
         """Server shutdown: handle every frame already sent to us, then close with 1001."""
-        while True:
-            await self.idle.wait()
-            quiet_for = time.monotonic() - self.last_frame_at
-            if quiet_for >= DRAIN_QUIET_SECONDS:
-                break
-            await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
+        await shutdown.until_quiet(self.idle, lambda: self.last_frame_at)
         self.closing = True
         await self.close(code=CLOSE_GOING_AWAY)
 

@@ -13,7 +13,6 @@ from django.conf import settings
 from chatbackend import shutdown
 from chatbackend.connections import socket_closed, socket_opened
 from messaging_app import realtime
-from messaging_app.consumers import DRAIN_QUIET_SECONDS
 from messaging_app.events import session_group
 from messaging_app.socketio.connection import Connection
 from messaging_app.socketio.delivery import forward_channel_events
@@ -167,12 +166,7 @@ class ChatSocketIO:
     async def drain(self, conn: Connection) -> None:
         """Answer every event already sent, then close the transport (not the Socket.IO
         session): socket.io-client then reconnects by itself, to an instance that is up."""
-        while True:
-            await conn.idle.wait()
-            quiet_for = time.monotonic() - conn.last_event_at
-            if quiet_for >= DRAIN_QUIET_SECONDS:
-                break
-            await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
+        await shutdown.until_quiet(conn.idle, lambda: conn.last_event_at)
         conn.closing = True
         eio_sid = self.sio.manager.eio_sid_from_sid(conn.sid, "/")
         if eio_sid is None:

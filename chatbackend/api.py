@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,6 +45,13 @@ def exception_handler(exc, context):
         )
         response["Retry-After"] = DATABASE_RETRY_AFTER
         return response
+    if isinstance(exc, DataError):
+        # A value our validation let through and PostgreSQL refused; nothing was stored.
+        logger.warning("database refused a value: %s", exc.__class__.__name__)
+        return Response(
+            error_body("validation_error", "A value in this request cannot be stored"),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)

@@ -18,6 +18,7 @@ from agents_app.mcp_server import mcp_http_app  # noqa: E402
 from chatbackend.ws_security import BrowserOriginValidator, JwtAuthMiddleware  # noqa: E402
 from messaging_app.routing import websocket_urlpatterns  # noqa: E402
 from messaging_app.socketio import is_socketio_path, socketio_app  # noqa: E402
+from sessions_app.expiry import start_sweeper  # noqa: E402
 
 channels_websocket_app = BrowserOriginValidator(
     JwtAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.ALLOWED_ORIGINS
@@ -42,4 +43,11 @@ async def websocket_app(scope, receive, send):
     return await channels_websocket_app(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+protocol_router = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})
+
+
+async def application(scope, receive, send):
+    # The servers run without ASGI lifespan events, so the process's background work starts
+    # with its first connection.
+    start_sweeper()
+    return await protocol_router(scope, receive, send)

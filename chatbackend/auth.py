@@ -35,7 +35,10 @@ class IssuedTokens:
 
 
 def _user_for_claims(token) -> AbstractBaseUser:
-    user_id = token.get(api_settings.USER_ID_CLAIM)
+    return _active_user(token.get(api_settings.USER_ID_CLAIM))
+
+
+def _active_user(user_id) -> AbstractBaseUser:
     try:
         user = get_user_model().objects.get(**{api_settings.USER_ID_FIELD: user_id})
     except (get_user_model().DoesNotExist, ValueError, TypeError):
@@ -45,17 +48,43 @@ def _user_for_claims(token) -> AbstractBaseUser:
     return user
 
 
-def user_for_access_token(raw: str | bytes | None) -> AbstractBaseUser:
-    """The active user an access token belongs to; TokenRejected otherwise."""
+def _access_token(raw: str | bytes | None) -> AccessToken:
     if not raw:
         raise TokenRejected("missing token")
     if isinstance(raw, bytes):
         raw = raw.decode("latin-1")
     try:
-        token = AccessToken(raw)
+        return AccessToken(raw)
     except (TokenError, InvalidToken) as exc:
         raise TokenRejected("invalid token") from exc
-    return _user_for_claims(token)
+
+
+def user_for_access_token(raw: str | bytes | None) -> AbstractBaseUser:
+    """The active user an access token belongs to; TokenRejected otherwise."""
+    return _user_for_claims(_access_token(raw))
+
+
+@dataclass(frozen=True)
+class SocketLogin:
+    """Who a live socket acts for, and until when (Unix time) its access token is valid."""
+
+    user: AbstractBaseUser
+    expires_at: float
+
+
+def socket_login(raw: str | bytes | None) -> SocketLogin:
+    """user_for_access_token, with the token's expiry: a socket is closed when it passes."""
+    token = _access_token(raw)
+    return SocketLogin(_user_for_claims(token), float(token["exp"]))
+
+
+def user_reloaded(user) -> AbstractBaseUser:
+    """A live socket's user as the database has it now; TokenRejected once deactivated.
+
+    A socket outlives many requests: an account deactivated, or a staff flag taken away, while
+    it is open must count from its next event, as it would on the next REST request.
+    """
+    return _active_user(getattr(user, api_settings.USER_ID_FIELD))
 
 
 def _issue(refresh: RefreshToken, user) -> IssuedTokens:
@@ -84,7 +113,12 @@ def tokens_refresh(*, refresh_token: str) -> IssuedTokens:
         user = _user_for_claims(refresh)
     except (TokenError, InvalidToken, TokenRejected):
         raise Unauthorized("Invalid or expired refresh token", code="invalid_token") from None
-    refresh.blacklist()
+    # The blacklist row is the redemption: of two requests racing with one token, only the one
+    # that creates it gets new tokens (the unique key makes the other find it), so a stolen
+    # refresh token cannot be turned into several live ones.
+    _, redeemed = refresh.blacklist()
+    if not redeemed:
+        raise Unauthorized("Invalid or expired refresh token", code="invalid_token")
     refresh.set_jti()
     refresh.set_exp()
     refresh.set_iat()

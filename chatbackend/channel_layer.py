@@ -29,8 +29,10 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self._healthy = True
 
     async def group_add(self, group, channel):
-        self._memberships[group].add(channel)
         await super().group_add(group, channel)
+        # Remembered only once Redis has it: a join that failed is not one the consumer will
+        # discard, and a channel kept here would be re-added at every recovery, forever.
+        self._memberships[group].add(channel)
 
     async def group_discard(self, group, channel):
         members = self._memberships.get(group)

@@ -37,7 +37,7 @@ PORT = env_int("PORT", 3006)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "chatbackend.admin_site.ChatAdminConfig",  # django.contrib.admin, login rate-limited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -141,7 +141,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "chatbackend.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels-redis waits for events in 5 s BZPOPMINs, and redis-py 8 gives up on a
+                # socket read after 5 s by default: every idle wait failed, and looked like an
+                # outage (logged, and fan-out paused for a back-off). Reads must outlast the wait.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": env("CHANNEL_LAYER_PREFIX", "chatbackend"),
                 "capacity": 1000,
                 "expiry": 60,
@@ -162,6 +165,9 @@ else:
 
 # --- Chat behaviour -------------------------------------------------------------------------
 CHAT_SESSION_TTL = timedelta(minutes=env_int("SESSION_TTL_MINUTES", 30))
+# How often each server process marks sessions idle past the TTL as expired (sessions_app/
+# expiry.py); 0 turns it off, for deployments that run `manage.py expire_sessions` from cron.
+SESSION_SWEEP_SECONDS = env_int("SESSION_SWEEP_SECONDS", 30)
 CHAT_MESSAGE_MAX_LENGTH = 2000
 CHAT_HISTORY_MAX_LIMIT = 500
 CHAT_SESSION_LIST_MAX_LIMIT = 100
@@ -291,6 +297,11 @@ LOGGING = {
         # would otherwise repeat every failed request (and its path) a second time.
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # uvicorn configures its own handlers before the app loads, and its "uvicorn.error"
+        # logger prints every WebSocket handshake with its query string (?token=...). Taking
+        # its loggers over puts those lines through our handlers and their redaction.
+        "uvicorn": {"handlers": ["console", "file", "error_file"], "propagate": False},
+        "uvicorn.access": {"handlers": ["console", "file"], "propagate": False},
     },
 }
 

@@ -1,6 +1,7 @@
 """Checks for client-supplied JSON that PostgreSQL would refuse or that could exhaust us."""
 
 import json
+import math
 import unicodedata
 from typing import Any
 
@@ -10,8 +11,8 @@ MAX_JSON_DEPTH = 8
 MAX_JSON_BYTES = 8 * 1024
 
 
-def _bad_text(text: str) -> bool:
-    # jsonb cannot hold NUL, and lone surrogates cannot be encoded as UTF-8 at all.
+def unstorable_text(text: str) -> bool:
+    """True for text PostgreSQL cannot take: NUL, or lone surrogates (not encodable as UTF-8)."""
     return "\x00" in text or any(unicodedata.category(ch) == "Cs" for ch in text)
 
 
@@ -23,10 +24,13 @@ def clean_json_object(value: Any, *, field: str) -> dict:
     def walk(node: Any, depth: int) -> None:
         if depth > MAX_JSON_DEPTH:
             raise ValidationFailed(f"{field} is nested too deeply", details={"field": field})
-        if isinstance(node, str) and _bad_text(node):
+        if isinstance(node, str) and unstorable_text(node):
             raise ValidationFailed(
                 f"{field} contains NUL or invalid characters", details={"field": field}
             )
+        # JSON parsers read 1e400 as infinity, which jsonb (and JSON itself) cannot hold.
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValidationFailed(f"{field} numbers must be finite", details={"field": field})
         if isinstance(node, dict):
             for key, item in node.items():
                 walk(key, depth + 1)

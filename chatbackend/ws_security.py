@@ -5,7 +5,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 
-from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -37,16 +37,17 @@ def token_from_scope(scope) -> str | None:
 
 
 @database_sync_to_async
-def authenticate_token(raw: str | None):
-    """The token's active user, or None (the consumer then closes with 4001)."""
+def authenticate_token(raw: str | None) -> SocketLogin | None:
+    """The token's active user and expiry, or None (the consumer then closes with 4001)."""
     try:
-        return user_for_access_token(raw)
+        return socket_login(raw)
     except TokenRejected:
         return None
 
 
 class JwtAuthMiddleware:
-    """Puts `user` (or None) and `token_given` into the scope from the handshake's token.
+    """Puts `login` (a SocketLogin, or None) and `token_given` into the scope from the
+    handshake's token.
 
     With no token at all the consumer waits a few seconds for an `auth` frame instead.
     """
@@ -57,5 +58,5 @@ class JwtAuthMiddleware:
     async def __call__(self, scope, receive, send):
         raw = token_from_scope(scope)
         scope = dict(scope, token_given=raw is not None)
-        scope["user"] = await authenticate_token(raw) if raw is not None else None
+        scope["login"] = await authenticate_token(raw) if raw is not None else None
         return await self.app(scope, receive, send)

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from chatbackend import shutdown
-from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.connections import socket_closed, socket_opened
-from chatbackend.errors import ValidationFailed
+from chatbackend.errors import PermissionDenied, ValidationFailed
 from messaging_app import realtime
 from messaging_app.events import publish_typing, session_group
 
@@ -51,10 +51,12 @@ CLOSE_GOING_AWAY = 1001
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        self.user = self.scope.get("user")
+        login = self.scope.get("login")
+        self.user = login.user if login else None
         self.joined: set[str] = set()
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
+        self.token_expiry: asyncio.Task | None = None
         self.idle = asyncio.Event()  # set while no frame is being handled
         self.idle.set()
         self.last_frame_at = time.monotonic()
@@ -68,11 +70,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
         elif self.user is None:
             self.auth_deadline = asyncio.create_task(self._close_unless_authenticated())
+        else:
+            self._close_at_expiry(login)
 
     async def disconnect(self, code):
         socket_closed()
         shutdown.untrack(self)
-        for task in [*self.typing_timers.values(), self.auth_deadline]:
+        for task in [*self.typing_timers.values(), self.auth_deadline, self.token_expiry]:
             if task is not None:
                 task.cancel()
         for session_id in self.joined:
@@ -85,6 +89,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    def _close_at_expiry(self, login: SocketLogin):
+        """A socket is no longer signed in than its token: an `auth` frame with a fresh token
+        before then keeps it open (see on_auth)."""
+        if self.token_expiry is not None:
+            self.token_expiry.cancel()
+        self.token_expiry = asyncio.create_task(self._close_when_expired(login.expires_at))
+
+    async def _close_when_expired(self, expires_at: float):
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self.send_error("token_expired", "The access token expired; sign in again")
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def drain(self):
         """Server shutdown: handle every frame already sent to us, then close with 1001."""
@@ -123,26 +139,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(data, dict):
             return await self.send_error("invalid_frame", "data must be an object")
         event = frame["event"]
-        if event == "auth":
-            return await self.on_auth(data)
-        if self.user is None:
+        if self.user is None and event != "auth":
             return await self.send_error("unauthenticated", "Send an auth frame first")
         handler = self.handlers.get(event)
         if handler is None:
             return await self.send_error("unknown_event", f"Unknown event {event[:50]!r}")
-        await realtime.reporting_errors(
-            handler(self, data), self.send_error, event=event, data=data
-        )
+        try:
+            await realtime.reporting_errors(
+                handler(self, data), self.send_error, event=event, data=data
+            )
+        except TokenRejected:
+            # The token, or the account since the socket signed in, is no longer good.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def on_auth(self, data: dict):
-        if self.user is not None:
+        """Sign the socket in, or, once signed in, renew it with a fresh token of the same user
+        (a client that refreshes its token keeps its socket and joined sessions)."""
+        if self.user is not None and not data.get("token"):
             return await self.send_event("auth:ok", {"userId": self.user.get_username()})
-        try:
-            self.user = await orm(user_for_access_token)(data.get("token"))
-        except TokenRejected:
-            return await self.close(code=CLOSE_UNAUTHENTICATED)
+        login = await orm(socket_login)(data.get("token"))
+        if self.user is not None and login.user.pk != self.user.pk:
+            raise PermissionDenied("This socket is signed in as another user")
+        self.user = login.user
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
+        self._close_at_expiry(login)
         await self.send_event("auth:ok", {"userId": self.user.get_username()})
 
     async def on_message(self, data: dict):
@@ -195,6 +216,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_event("pong", {"ts": data.get("ts")})
 
     handlers = {
+        "auth": on_auth,  # the one event allowed before signing in
         "chat:message": on_message,
         "chat:history": on_history,
         "session:join": on_join,

@@ -1,12 +1,17 @@
 """What a live client can do, independent of transport: `/ws/chat/` (consumers.py) and
 `/socket.io/` (socketio/handlers.py) call these, each through one `database_sync_to_async` per
-event, so both transports store, number, limit and answer exactly alike."""
+event, so both transports store, number, limit and answer exactly alike.
+
+Each re-reads the socket's user first (`user_reloaded`), as a REST request does: a socket
+outlives many requests, and a deactivated account or a staff flag taken away counts at once.
+"""
 
 import logging
 from collections.abc import Awaitable, Callable
 
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 
+from chatbackend.auth import TokenRejected, user_reloaded
 from chatbackend.errors import ServiceError, ValidationFailed
 from messaging_app.api.serializers import message_json, turn_json
 from messaging_app.selectors import history_page
@@ -18,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def history(user, data: dict) -> dict:
+    user = user_reloaded(user)
     session = session_get(actor=user, session_id=data.get("sessionId"))
     limit, after_seq = data.get("limit", 50), data.get("afterSeq")
     if not isinstance(limit, int) or isinstance(limit, bool):
@@ -33,12 +39,13 @@ def history(user, data: dict) -> dict:
 
 
 def join(user, data: dict) -> dict:
+    user = user_reloaded(user)
     return SessionOutput(session_get(actor=user, session_id=data.get("sessionId"))).data
 
 
 def send(user, data: dict, origin: str) -> dict:
     turn = chat_message_send(
-        actor=user,
+        actor=user_reloaded(user),
         session_id=data.get("sessionId"),
         content=data.get("content", data.get("message")),
         message_type=data.get("type"),
@@ -71,6 +78,8 @@ async def reporting_errors(
     client_message_id = data.get("clientMessageId")
     try:
         return await handling
+    except TokenRejected:
+        raise  # the transport closes the socket: its user may no longer act
     except ServiceError as exc:
         return await send_error(
             exc.code,
@@ -86,5 +95,24 @@ async def reporting_errors(
             "service_unavailable",
             "The service cannot store messages right now",
             retryable=True,
+            client_message_id=client_message_id,
+        )
+    except DataError as exc:
+        # A value our validation let through and PostgreSQL refused; nothing was stored.
+        logger.warning("database refused a value during %s: %s", event, exc.__class__.__name__)
+        return await send_error(
+            "validation_error",
+            "A value in this request cannot be stored",
+            retryable=False,
+            client_message_id=client_message_id,
+        )
+    except Exception:
+        # A bug, not the client's fault: say so on this socket and keep it open for the next
+        # frame, rather than drop every session the socket has joined.
+        logger.exception("unexpected error during %s", event)
+        return await send_error(
+            "internal_error",
+            "Something went wrong on our side",
+            retryable=False,
             client_message_id=client_message_id,
         )

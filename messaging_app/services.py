@@ -1,16 +1,17 @@
 """Every write of messages. REST and WebSocket both send through `message_send`."""
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
 from chatbackend.ratelimits import enforce_message_rate
+from chatbackend.validation import unstorable_text
 from messaging_app.api.serializers import MessageOutput
 from messaging_app.events import publish_messages, publish_session
 from messaging_app.models import ChatMessage, Direction
@@ -72,11 +73,9 @@ def clean_content(raw: Any) -> str:
             code="message_too_long",
             details={"field": "message", "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH},
         )
-    if "\x00" in content:
-        raise ValidationFailed("message must not contain NUL", details={"field": "message"})
-    if any(unicodedata.category(ch) == "Cs" for ch in content):
+    if unstorable_text(content):
         raise ValidationFailed(
-            "message must not contain lone surrogates", details={"field": "message"}
+            "message must not contain NUL or lone surrogates", details={"field": "message"}
         )
     return content
 
@@ -84,7 +83,7 @@ def clean_content(raw: Any) -> str:
 def clean_client_message_id(raw: Any) -> str | None:
     if raw is None or raw == "":
         return None
-    if not isinstance(raw, str) or len(raw) > MAX_CLIENT_MESSAGE_ID or "\x00" in raw:
+    if not isinstance(raw, str) or len(raw) > MAX_CLIENT_MESSAGE_ID or unstorable_text(raw):
         raise ValidationFailed(
             f"clientMessageId must be a string of at most {MAX_CLIENT_MESSAGE_ID} characters",
             details={"field": "clientMessageId"},
@@ -127,8 +126,6 @@ def message_send(
     content = clean_content(content)
     message_type = clean_message_type(message_type)
     client_message_id = clean_client_message_id(client_message_id)
-    # Counted before anything is stored, so a refused message leaves no trace.
-    enforce_message_rate(session_id)
 
     with transaction.atomic():
         # The row lock serialises writers of one session, so sequence numbers derived from
@@ -137,13 +134,11 @@ def message_send(
         if client_message_id:
             stored = session.messages.filter(client_message_id=client_message_id).first()
             if stored is not None:
-                if stored.content != content:
-                    raise Conflict(
-                        "clientMessageId was already used for a different message",
-                        code="duplicate_client_message_id",
-                        details={"clientMessageId": client_message_id},
-                    )
-                return TurnResult(session, stored, reply_to(stored), replayed=True)
+                return _replayed(session, stored, content)
+        # Counted on the session's own id (a client may spell a UUID many ways), only once the
+        # caller is known to own it (nobody else can use up its quota), and before anything is
+        # stored, so a refused message leaves no trace. A replay above costs nothing.
+        enforce_message_rate(session.pk)
 
         now = timezone.now()
         status_before = session.status
@@ -212,6 +207,17 @@ def message_send(
     return TurnResult(session, message, reply)
 
 
+def _replayed(session, stored: ChatMessage, content: str) -> TurnResult:
+    """The stored turn for a resent clientMessageId; the same id with other content is a 409."""
+    if stored.content != content:
+        raise Conflict(
+            "clientMessageId was already used for a different message",
+            code="duplicate_client_message_id",
+            details={"clientMessageId": stored.client_message_id},
+        )
+    return TurnResult(session, stored, reply_to(stored), replayed=True)
+
+
 def announce_turn(session, rows, *, origin: str | None, status_changed: bool) -> None:
     publish_messages(
         session_id=session.pk,
@@ -229,10 +235,36 @@ def chat_message_send(*, actor, session_id=None, content: Any, **options: Any) -
     """
     if session_id is not None:
         return message_send(actor=actor, session_id=session_id, content=content, **options)
-    clean_content(content)  # refuse bad input before a session is opened for it
+    # Refuse bad input before a session is opened for it.
+    cleaned = clean_content(content)
+    client_message_id = clean_client_message_id(options.get("client_message_id"))
     with transaction.atomic():
+        if client_message_id:
+            stored = _first_message_sent(actor, client_message_id)
+            if stored is not None:
+                return _replayed(stored.session, stored, cleaned)
         session = session_create(actor=actor)
         return message_send(actor=actor, session_id=session.pk, content=content, **options)
+
+
+def _first_message_sent(actor, client_message_id: str) -> ChatMessage | None:
+    """The first message of one of this user's sessions sent with `client_message_id`.
+
+    A client that retries the send that opened a session has no session id to name, so the
+    retry is matched on the user. Locking the user's row makes concurrent retries wait for the
+    first, so only one of them opens a session.
+    """
+    list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
+    return (
+        ChatMessage.objects.filter(
+            user_id=actor.get_username(),
+            client_message_id=client_message_id,
+            sequence_number=1,
+        )
+        .select_related("session")
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def message_staff_reply(*, actor, session_id, content: Any) -> ChatMessage:

@@ -5,7 +5,8 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from chatbackend.errors import NotFound, PermissionDenied
+from chatbackend.errors import NotFound, PermissionDenied, ValidationFailed
+from chatbackend.validation import unstorable_text
 from sessions_app.models import ChatSession, SessionStatus
 
 SessionListKind = Literal["active", "unresolved", "recent"]
@@ -42,6 +43,8 @@ def sessions_for_user(
     *, actor, user_id: str, kind: SessionListKind, limit: int
 ) -> QuerySet[ChatSession]:
     """A user's active, unresolved or recent sessions, newest activity first."""
+    if unstorable_text(user_id):
+        raise ValidationFailed("userId contains invalid characters", details={"field": "userId"})
     if not can_act_for(actor, user_id):
         raise PermissionDenied("You may only list your own sessions", code="forbidden")
     qs = ChatSession.objects.filter(user_id=user_id)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,10 +74,15 @@ class LiveServer:
     """The real ASGI application served by daphne in a subprocess."""
 
     def __init__(
-        self, env: dict[str, str], port: int | None = None, server: str = "daphne"
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        server: str = "daphne",
+        output: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.server = server
+        self.output = output  # a file for the server's stdout and stderr (else discarded)
         # The test settings only swap the password hasher, so users made by tests can log in.
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatbackend.settings_test", **env}
         self.process: subprocess.Popen | None = None
@@ -90,13 +96,16 @@ class LiveServer:
             "daphne": ["daphne", "-p", str(self.port)],
             "uvicorn": ["uvicorn", "--port", str(self.port), "--lifespan", "off"],
         }
+        output = open(self.output, "ab") if self.output else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", *commands[self.server], "chatbackend.asgi:application"],
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if self.output else subprocess.DEVNULL,
         )
+        if self.output:
+            output.close()  # the child keeps its own descriptor
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
@@ -218,3 +227,30 @@ def live_env(**extra: str) -> dict[str, str]:
         "CACHE_KEY_PREFIX": f"live-{uuid.uuid4().hex}",
         **extra,
     }
+
+
+def at_once(count: int, func) -> tuple[list, list[Exception]]:
+    """Call `func(i)` from `count` threads released together; its results and its exceptions.
+
+    Each thread closes its own database connection (Django opens one per thread).
+    """
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results.append(func(i))
+        except Exception as exc:  # collected for the test to assert on
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

@@ -35,6 +35,7 @@ class Connection:
     # fan-out of the same change race, and the socket must hear it once.
     ended: set[str] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)  # reader, auth deadline, greeting
+    token_expiry: asyncio.Task | None = None  # disconnects when the access token expires
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no event is handled
     last_event_at: float = field(default_factory=time.monotonic)
     closing: bool = False

@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from chatbackend.auth import user_reloaded
 from chatbackend.errors import ValidationFailed
 
 # The native consumer's per-event glue (validate, call one service, serialize), reused so that
@@ -45,7 +46,7 @@ def _optional_str(data: dict, name: str, max_length: int) -> str | None:
 
 def _create_session(user, data: dict) -> dict:
     session = session_create(
-        actor=user,
+        actor=user_reloaded(user),
         user_id=_optional_str(data, "userId", 100),
         metadata=data.get("metadata"),
     )
@@ -53,7 +54,7 @@ def _create_session(user, data: dict) -> dict:
 
 
 def _join_with_history(user, data: dict) -> dict:
-    session = session_get(actor=user, session_id=data.get("sessionId"))
+    session = session_get(actor=user_reloaded(user), session_id=data.get("sessionId"))
     history = history_tail(session=session, count=SESSION_JOINED_HISTORY)
     return {
         "sessionId": str(session.pk),
@@ -64,7 +65,9 @@ def _join_with_history(user, data: dict) -> dict:
 
 def _end_session(user, data: dict) -> dict:
     session = session_end(
-        actor=user, session_id=data.get("sessionId"), reason=_optional_str(data, "reason", 255)
+        actor=user_reloaded(user),
+        session_id=data.get("sessionId"),
+        reason=_optional_str(data, "reason", 255),
     )
     return SessionOutput(session).data
 

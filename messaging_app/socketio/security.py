@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
-from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.ws_security import BrowserOriginValidator, token_from_scope
 from messaging_app.consumers import orm
 
@@ -36,11 +36,11 @@ def handshake_token(auth: Any, environ: dict) -> str | None:
     return token_from_auth(auth) or token_from_scope(environ.get("asgi.scope", {}))
 
 
-async def user_for_token(raw: str | None):
-    """The token's active user, or None."""
+async def login_for_token(raw: str | None) -> SocketLogin | None:
+    """The token's active user and expiry, or None."""
     # On the consumers' ORM thread pool, as their `auth` frame is: on Channels' single database
     # thread a handshake would wait behind every other socket's queries.
     try:
-        return await orm(user_for_access_token)(raw)
+        return await orm(socket_login)(raw)
     except TokenRejected:
         return None

@@ -11,7 +11,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatbackend import shutdown
+from chatbackend.auth import SocketLogin, TokenRejected
 from chatbackend.connections import socket_closed, socket_opened
+from chatbackend.errors import PermissionDenied
 from messaging_app import realtime
 from messaging_app.events import session_group
 from messaging_app.socketio.connection import Connection
@@ -19,9 +21,9 @@ from messaging_app.socketio.delivery import forward_channel_events
 from messaging_app.socketio.handlers import EVENT_HANDLERS, broadcast_typing
 from messaging_app.socketio.security import (
     handshake_token,
+    login_for_token,
     origin_allowed,
     token_from_auth,
-    user_for_token,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,10 +91,10 @@ class ChatSocketIO:
     # --- connection lifecycle ------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict, auth: Any = None):
         raw = handshake_token(auth, environ)
-        user = None
+        login = None
         if raw is not None:
-            user = await user_for_token(raw)
-            if user is None:
+            login = await login_for_token(raw)
+            if login is None:
                 # CONNECT_ERROR: socket.io-client emits `connect_error` with this message/data.
                 raise socketio.exceptions.ConnectionRefusedError(
                     "Invalid or expired token", {"code": "unauthorized"}
@@ -100,17 +102,30 @@ class ChatSocketIO:
         conn = self.connections[sid] = Connection(self, sid)
         socket_opened()
         shutdown.track(conn)
-        if user is not None:
-            await self._authenticated(conn, user)
+        if login is not None:
+            await self._authenticated(conn, login)
         else:
             conn.tasks.append(asyncio.create_task(self._disconnect_unless_authenticated(conn)))
         return True
 
-    async def _authenticated(self, conn: Connection, user) -> None:
-        conn.user = user
+    async def _authenticated(self, conn: Connection, login: SocketLogin) -> None:
+        conn.user = login.user
+        self._disconnect_at_expiry(conn, login)
         conn.channel = await get_channel_layer().new_channel()
         conn.tasks.append(asyncio.create_task(forward_channel_events(conn)))
         conn.tasks.append(asyncio.create_task(self._greet(conn)))
+
+    def _disconnect_at_expiry(self, conn: Connection, login: SocketLogin) -> None:
+        """A socket is no longer signed in than its token: `authenticate` with a fresh token of
+        the same user before then keeps it connected."""
+        if conn.token_expiry is not None:
+            conn.token_expiry.cancel()
+        conn.token_expiry = asyncio.create_task(self._disconnect_when_expired(conn, login))
+
+    async def _disconnect_when_expired(self, conn: Connection, login: SocketLogin) -> None:
+        await asyncio.sleep(max(0.0, login.expires_at - time.time()))
+        await conn.emit_error("token_expired", "The access token expired; sign in again")
+        await self.sio.disconnect(conn.sid)
 
     async def _greet(self, conn: Connection) -> None:
         # The CONNECT packet goes out only after the connect handler returns, and some clients
@@ -132,14 +147,21 @@ class ChatSocketIO:
             await self.sio.disconnect(conn.sid)
 
     async def on_authenticate(self, conn: Connection, data: dict):
-        if conn.user is None:
-            user = await user_for_token(token_from_auth(data))
-            if user is None:
-                await conn.emit_error("unauthorized", "Invalid or expired token")
-                await self.sio.disconnect(conn.sid)
-                return None
-            await self._authenticated(conn, user)
+        """Sign the socket in, or, once signed in, renew it with a fresh token of the same user."""
+        token = token_from_auth(data)
+        if conn.user is not None and not token:
+            await conn.emit("connected", self._identity(conn))
             return self._identity(conn)
+        login = await login_for_token(token)
+        if login is None:
+            raise TokenRejected("invalid token")
+        if conn.user is None:
+            await self._authenticated(conn, login)
+            return self._identity(conn)
+        if login.user.pk != conn.user.pk:
+            raise PermissionDenied("This socket is signed in as another user")
+        conn.user = login.user
+        self._disconnect_at_expiry(conn, login)
         await conn.emit("connected", self._identity(conn))
         return self._identity(conn)
 
@@ -150,8 +172,9 @@ class ChatSocketIO:
         socket_closed()
         shutdown.untrack(conn)
         current = asyncio.current_task()
-        for task in [*conn.tasks, *conn.typing_timers.values()]:
-            if task is not current:  # the auth deadline may be what is disconnecting us
+        for task in [*conn.tasks, *conn.typing_timers.values(), conn.token_expiry]:
+            # The auth deadline or the token's expiry may be what is disconnecting us.
+            if task is not None and task is not current:
                 task.cancel()
         for session_id in list(conn.typing_timers):
             # Nobody will send stopTyping for a socket that is gone.
@@ -215,9 +238,11 @@ class ChatSocketIO:
             return await realtime.reporting_errors(
                 handler(conn, data), conn.emit_error, event=event, data=data
             )
-        except Exception:
-            logger.exception("Socket.IO event %s failed", event)
-            return await conn.emit_error("internal_error", "Something went wrong")
+        except TokenRejected:
+            # The token, or the account since the socket signed in, is no longer good.
+            await conn.emit_error("unauthorized", "Invalid or expired token")
+            await self.sio.disconnect(conn.sid)
+            return None
 
 
 chat_socketio = ChatSocketIO()

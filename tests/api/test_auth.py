@@ -6,7 +6,9 @@ from django.conf import settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from chatbackend.auth import Unauthorized, tokens_refresh
 from tests.conftest import bearer
+from tests.support import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +143,11 @@ def test_refresh_and_logout_validate_their_body(api, user, body):
     assert api.post("/auth/refresh", body, format="json").status_code == 400
     assert api.post("/auth/logout", body, format="json", **bearer(user)).status_code == 400
     assert BlacklistedToken.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_token_is_redeemed_once_even_by_concurrent_requests(user):
+    refresh = str(RefreshToken.for_user(user))
+    issued, errors = at_once(8, lambda _i: tokens_refresh(refresh_token=refresh))
+    assert len(issued) == 1
+    assert len(errors) == 7 and all(isinstance(e, Unauthorized) for e in errors)

@@ -9,9 +9,11 @@ from django.contrib.auth import get_user_model
 from agents_app.demo_data import seed_demo
 from chatbackend.asgi import application
 from messaging_app.models import ChatMessage
+from messaging_app.services import chat_message_send
 from sessions_app.models import ChatSession
 from sessions_app.services import session_create
-from tests.conftest import bearer
+from tests.conftest import bearer, echo_responder
+from tests.support import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +196,36 @@ async def test_the_seed_resume_flow_over_http():
         ] == 0
     stored = await database_sync_to_async(ChatSession.objects.get)(pk=session_id)
     assert stored.is_resolved and stored.message_count == 4
+
+
+def test_a_resent_first_message_does_not_open_a_second_session(api, customer):
+    # The client lost the answer to the send that opened its session, so it has no session id
+    # to name when it resends: the clientMessageId alone must find the stored turn.
+    body = {"message": "hello", "clientMessageId": "first-1"}
+    first = api.post("/api/chat/message", body, format="json", **bearer(customer))
+    again = api.post("/api/chat/message", body, format="json", **bearer(customer))
+    assert first.status_code == again.status_code == 200
+    assert again.json()["sessionId"] == first.json()["sessionId"]
+    assert again.json()["message"]["message_id"] == first.json()["message"]["message_id"]
+    assert ChatSession.objects.count() == 1 and ChatMessage.objects.count() == 2
+
+    conflict = api.post(
+        "/api/chat/message",
+        {"message": "other", "clientMessageId": "first-1"},
+        format="json",
+        **bearer(customer),
+    )
+    assert conflict.status_code == 409
+    assert ChatSession.objects.count() == 1 and ChatMessage.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_resends_of_a_first_message_open_one_session(customer):
+    def send(_i):
+        return chat_message_send(
+            actor=customer, content="hello", client_message_id="first-2", responder=echo_responder
+        ).session.pk
+
+    sessions, errors = at_once(6, send)
+    assert errors == [] and len(set(sessions)) == 1
+    assert ChatSession.objects.count() == 1 and ChatMessage.objects.count() == 2

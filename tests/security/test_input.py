@@ -6,6 +6,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import DataError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatbackend.asgi import application
@@ -43,6 +44,7 @@ def send_raw(api, user, session, raw: str):
         ('{"message": 42}', 400, "validation_error"),
         ('{"message": "hi", "type": ["text"]}', 400, "validation_error"),
         ('{"message": "hi", "clientMessageId": {"a": 1}}', 400, "validation_error"),
+        ('{"message": "hi", "clientMessageId": "\\ud800"}', 400, "validation_error"),
         ("[" * 20_000 + "]" * 20_000, 400, "validation_error"),
         ("[" * 50_000 + "]" * 50_000, 413, "payload_too_large"),
         ('{"message": ' + "[" * 3000 + "]" * 3000 + "}", 400, "validation_error"),
@@ -77,6 +79,49 @@ def test_nul_in_a_path(api, user, session, path):
     assert response.status_code in {400, 403, 404}
     assert "error" in response.json()
     assert nothing_stored(session)
+
+
+def test_nul_in_a_user_id_is_400_for_staff_too(api, staff_user):
+    # Staff may list anyone's sessions, so the id reaches the query: it must be refused first.
+    response = api.get("/api/users/al%00ice/sessions", **bearer(staff_user))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("raw", ['{"metadata": {"rate": 1e999}}', '{"metadata": {"a": [-1e400]}}'])
+def test_numbers_json_cannot_hold_are_refused(api, user, raw):
+    # Python's JSON parser reads them as infinity; jsonb would refuse them with a 500.
+    response = api.post("/api/sessions", raw, content_type="application/json", **bearer(user))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert not ChatSession.objects.exists()
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(api, user, session, monkeypatch):
+    # The backstop behind validation: whatever slips through is the client's 400.
+    def refused(**_kwargs):
+        raise DataError("invalid input syntax for type json")
+
+    monkeypatch.setattr("messaging_app.api.views.chat_message_send", refused)
+    response = send_raw(api, user, session, '{"message": "hi"}')
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(DataError("value too long"), "validation_error"), (RuntimeError("bug"), "internal_error")],
+)
+async def test_a_failing_event_is_an_error_frame_and_the_socket_stays_open(
+    user, monkeypatch, failure, code
+):
+    def failing(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr("messaging_app.realtime.chat_message_send", failing)
+    answer = await _frame_answer(user, '{"event": "chat:message", "data": {"content": "hi"}}')
+    assert answer["event"] == "error" and answer["data"]["code"] == code
 
 
 @pytest.mark.parametrize(
@@ -122,6 +167,10 @@ async def _frame_answer(user, frame=None, bytes_data=None) -> dict:
         ('{"event": "chat:message", "data": {"content": "hi", "type": 3}}', "validation_error"),
         ('{"event": "chat:message", "data": {"content": "a\\u0000b"}}', "validation_error"),
         ('{"event": "chat:message", "data": {"content": "a\\udfffb"}}', "validation_error"),
+        (
+            '{"event": "chat:message", "data": {"content": "hi", "clientMessageId": "\\ud800"}}',
+            "validation_error",
+        ),
         (
             '{"event": "chat:history", "data": {"sessionId": "x", "limit": "all"}}',
             "session_not_found",

@@ -65,6 +65,37 @@ def test_the_limit_is_per_session(api, user, monkeypatch):
     assert ok.status_code == 200
 
 
+def test_every_spelling_of_the_session_id_counts_against_its_limit(api, user, monkeypatch):
+    monkeypatch.setattr("messaging_app.services.default_responder", lambda: echo_responder)
+    session = session_create(actor=user)
+    wait_for_a_fresh_window(session.pk)
+    fill(user, session, 60)
+    uuid = session.pk
+    for spelling in [str(uuid).upper(), uuid.hex, f"{{{uuid}}}", f"urn:uuid:{uuid}"]:
+        response = api.post(
+            "/api/chat/message",
+            {"message": "more"},
+            format="json",
+            HTTP_X_SESSION_ID=spelling,
+            **bearer(user),
+        )
+        assert response.status_code == 429, spelling
+    assert not ChatMessage.objects.filter(content="more").exists()
+
+
+def test_another_user_cannot_use_up_a_sessions_limit(api, user, other_user, monkeypatch):
+    monkeypatch.setattr("messaging_app.services.default_responder", lambda: echo_responder)
+    session = session_create(actor=user)
+    wait_for_a_fresh_window(session.pk)
+    url = f"/api/sessions/{session.pk}/messages"
+    statuses = {
+        api.post(url, {"message": "spam"}, format="json", **bearer(other_user)).status_code
+        for _ in range(61)
+    }
+    assert statuses == {404}  # never 429: that would tell the session exists
+    assert api.post(url, {"message": "mine"}, format="json", **bearer(user)).status_code == 200
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_websocket_gets_rate_limited_with_retry_after(user):
     session = await sync_to_async(session_create)(actor=user)
@@ -161,3 +192,13 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(api, user, settings
         net._trusted_networks.cache_clear()
     # Two real clients behind the proxy, 20 attempts each: neither reaches 30.
     assert statuses == [401] * 40
+
+
+def test_the_admin_login_form_is_limited_like_the_api(client, staff_user):
+    # Staff accounts can act on every session: the admin's form must not be an unlimited oracle.
+    attempt = {"username": "carol", "password": "wrong", "next": "/admin/"}
+    statuses = [client.post("/admin/login/", attempt).status_code for _ in range(11)]
+    assert statuses == [200] * 10 + [429]  # the form comes back with an error, then no more
+    right = client.post("/admin/login/", {**attempt, "password": "carol-pass-123"})
+    assert right.status_code == 429 and "Retry-After" in right
+    assert right.json()["error"]["code"] == "rate_limited"

@@ -2,11 +2,13 @@
 stopTyping, endSession, ping, authenticate), against the real application on a live server."""
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 import pytest
 import socketio
 from asgiref.sync import sync_to_async
+from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging_app.models import ChatMessage
 from messaging_app.services import message_send
@@ -305,6 +307,31 @@ async def test_a_deactivated_users_token_is_refused(user, chat_server):
         await client.close()
 
 
+async def test_the_connection_ends_when_its_token_expires(user, chat_server, sio_client):
+    def short_token() -> str:
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=timedelta(seconds=3))
+        return str(token)
+
+    client = await sio_client(chat_server.url, token=await sync_to_async(short_token)())
+    await client.next("connected")
+    assert (await client.next("error", timeout=15))["code"] == "token_expired"
+    await wait_disconnected(client, timeout=10)
+
+
+async def test_a_deactivated_account_cannot_send_on_a_connection_it_opened(
+    user, chat_server, sio_client
+):
+    session = await sync_to_async(session_create)(actor=user)
+    client = await connected(sio_client, chat_server, user)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    await client.emit("sendMessage", {"sessionId": str(session.pk), "message": "hi"})
+    assert (await client.next("error"))["code"] == "unauthorized"
+    await wait_disconnected(client, timeout=10)
+    assert not await sync_to_async(ChatMessage.objects.exists)()
+
+
 @pytest.mark.parametrize(
     ("event", "data", "code"),
     [
@@ -313,6 +340,8 @@ async def test_a_deactivated_users_token_is_refused(user, chat_server):
         ("sendMessage", {"message": ""}, "validation_error"),
         ("sendMessage", {"message": "x" * 2001}, "message_too_long"),
         ("sendMessage", {"message": "nul \x00 byte"}, "validation_error"),
+        ("sendMessage", {"message": "hi", "clientMessageId": "\ud800"}, "validation_error"),
+        ("createSession", {"metadata": {"rate": float("inf")}}, "validation_error"),
         ("createSession", {"metadata": "not an object"}, "validation_error"),
         ("endSession", {"sessionId": "not-a-uuid", "reason": 7}, "validation_error"),
         ("joinSession", {"sessionId": 7}, "session_not_found"),

@@ -10,7 +10,8 @@ from sessions_app.services import sessions_expire_idle
 class Command(BaseCommand):
     help = (
         "Mark active sessions idle past their TTL as expired (users can still resume them). "
-        "Run it every minute or so from cron, a systemd timer or a Kubernetes CronJob."
+        "The servers do this themselves every SESSION_SWEEP_SECONDS; with that set to 0, run "
+        "this every minute from cron, a systemd timer or a Kubernetes CronJob."
     )
 
     def add_arguments(self, parser):

@@ -1,0 +1,32 @@
+"""What the real server (uvicorn, as `make run` and the Docker image start it) writes to its
+console and to logs/ never holds a token, even in lines uvicorn itself logs."""
+
+import contextlib
+
+import pytest
+import websockets
+
+from tests.support import LiveServer, live_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Shaped like a JWT, so that every redaction rule applies; the server refuses it (4001).
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiNDIifQ.c2lnbmF0dXJlLW5vdC1yZWFs"
+
+
+async def test_websocket_handshake_lines_keep_no_token(tmp_path):
+    console = tmp_path / "console.txt"
+    server = LiveServer(live_env(LOG_DIR=str(tmp_path)), server="uvicorn", output=str(console))
+    server.start()
+    try:
+        url = server.url.replace("http://", "ws://") + f"/ws/chat/?token={TOKEN}"
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async with websockets.connect(url) as ws:
+                await ws.recv()
+    finally:
+        server.stop()
+    for log in (console, tmp_path / "chat-backend.log"):
+        text = log.read_text()
+        # uvicorn's handshake line is there, and went through our redaction.
+        assert '"WebSocket /ws/chat/?token=[redacted]"' in text, text
+        assert TOKEN.split(".")[0] not in text

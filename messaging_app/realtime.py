@@ -72,9 +72,9 @@ def ack(body: dict) -> dict:
 async def reporting_errors(
     handling: Awaitable, send_error: Callable[..., Awaitable], *, event: str, data: dict
 ):
-    """Await an event's handler; a ServiceError or an unreachable database becomes the
-    transport's error event (`send_error(code, message, retryable=, details=,
-    client_message_id=)`) instead of an exception."""
+    """Await an event's handler; any exception but TokenRejected (the transport then closes
+    the socket) becomes the transport's error event (`send_error(code, message, retryable=,
+    details=, client_message_id=)`), and the socket stays open."""
     client_message_id = data.get("clientMessageId")
     try:
         return await handling
@@ -88,31 +88,25 @@ async def reporting_errors(
             details=exc.details,
             client_message_id=client_message_id,
         )
-    except (OperationalError, InterfaceError) as exc:
+    except Exception as exc:
+        code, message, retryable = _fault(exc, event)
+        return await send_error(
+            code, message, retryable=retryable, client_message_id=client_message_id
+        )
+
+
+def _fault(exc: Exception, event: str) -> tuple[str, str, bool]:
+    """What the client is told of an exception that is not a ServiceError: (code, message,
+    retryable). Logged here, with the traceback when it is a bug of ours."""
+    if isinstance(exc, OperationalError | InterfaceError):
         # Nothing was stored: the client may safely resend (with the same clientMessageId).
         logger.error("database unavailable during %s: %s", event, exc.__class__.__name__)
-        return await send_error(
-            "service_unavailable",
-            "The service cannot store messages right now",
-            retryable=True,
-            client_message_id=client_message_id,
-        )
-    except DataError as exc:
+        return "service_unavailable", "The service cannot store messages right now", True
+    if isinstance(exc, DataError):
         # A value our validation let through and PostgreSQL refused; nothing was stored.
         logger.warning("database refused a value during %s: %s", event, exc.__class__.__name__)
-        return await send_error(
-            "validation_error",
-            "A value in this request cannot be stored",
-            retryable=False,
-            client_message_id=client_message_id,
-        )
-    except Exception:
-        # A bug, not the client's fault: say so on this socket and keep it open for the next
-        # frame, rather than drop every session the socket has joined.
-        logger.exception("unexpected error during %s", event)
-        return await send_error(
-            "internal_error",
-            "Something went wrong on our side",
-            retryable=False,
-            client_message_id=client_message_id,
-        )
+        return "validation_error", "A value in this request cannot be stored", False
+    # A bug, not the client's fault: say so on this socket and keep it open for the next frame,
+    # rather than drop every session the socket has joined.
+    logger.exception("unexpected error during %s", event)
+    return "internal_error", "Something went wrong on our side", False

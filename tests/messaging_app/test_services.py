@@ -1,8 +1,6 @@
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from chatbackend.errors import Conflict, NotFound, ValidationFailed
@@ -10,6 +8,7 @@ from messaging_app.models import ChatMessage
 from messaging_app.services import ReplyDraft, message_send, message_staff_reply
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services import session_create, session_end, session_resolve
+from tests.support import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -145,30 +144,17 @@ def test_a_failing_responder_stores_nothing(user, session):
 def test_concurrent_senders_get_gapless_unique_sequence_numbers(user, responder):
     session = session_create(actor=user)
     threads_count, per_thread = 20, 3
-    barrier = threading.Barrier(threads_count)
-    errors = []
 
     def send(worker: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_thread):
-                message_send(
-                    actor=user,
-                    session_id=session.pk,
-                    content=f"worker {worker} message {i}",
-                    responder=responder,
-                )
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for i in range(per_thread):
+            message_send(
+                actor=user,
+                session_id=session.pk,
+                content=f"worker {worker} message {i}",
+                responder=responder,
+            )
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    _, errors = at_once(threads_count, send)
     assert errors == []
     expected = threads_count * per_thread * 2
     sequence = list(

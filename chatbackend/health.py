@@ -19,6 +19,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from chatbackend.api import DATABASE_RETRY_AFTER
 from chatbackend.connections import open_sockets
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def health(request):
         "websocketConnections": open_sockets(),
         "pid": os.getpid(),
     }
-    return JsonResponse(body, status=503 if status == "unhealthy" else 200)
+    return _unavailable_unless(JsonResponse(body), status != "unhealthy")
 
 
 @never_cache
@@ -100,7 +101,15 @@ def live(request):
 def ready(request):
     checks = {"database": database_status(), "channelLayer": channel_layer_status()}
     ready_now = all(check["status"] == "up" for check in checks.values())
-    return JsonResponse(
-        {"status": "ready" if ready_now else "not_ready", "checks": checks},
-        status=200 if ready_now else 503,
+    return _unavailable_unless(
+        JsonResponse({"status": "ready" if ready_now else "not_ready", "checks": checks}),
+        ready_now,
     )
+
+
+def _unavailable_unless(response: JsonResponse, serving: bool) -> JsonResponse:
+    """503 with Retry-After, as every 503 of ours, when this instance should take no traffic."""
+    if not serving:
+        response.status_code = 503
+        response["Retry-After"] = DATABASE_RETRY_AFTER
+    return response

@@ -136,6 +136,16 @@ def test_expired_forged_and_unsigned_tokens_are_refused(api, user):
         assert api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401, token
 
 
+@pytest.mark.parametrize("user_id", ["not-a-number", None, ["1"], "1e3"])
+def test_a_signed_token_with_a_user_id_of_the_wrong_kind_is_a_401(api, user, user_id):
+    # Only a holder of JWT_SECRET can make one, but the answer must still be a 401, not a 500.
+    issued = jwt.decode(str(AccessToken.for_user(user)), options={"verify_signature": False})
+    token = jwt.encode({**issued, "user_id": user_id}, settings.JWT_SECRET, algorithm="HS256")
+    response = api.get("/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
 @pytest.mark.parametrize(
     "body", [{}, {"refreshToken": ""}, {"refreshToken": ["x"]}, {"refresh": "x"}]
 )

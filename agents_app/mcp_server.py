@@ -16,7 +16,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, connection
+from django.http.request import split_domain_port, validate_host
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -28,6 +30,7 @@ from agents_app import selectors, services
 from agents_app.models import Account, BankTransaction, Card, Transfer
 from chatbackend.auth import TokenRejected, user_for_access_token
 from chatbackend.errors import ServiceError
+from chatbackend.ws_security import origin_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +393,10 @@ async def mcp_http_app(scope: Scope, receive: Receive, send: Send) -> None:
     """
     if scope["type"] != "http":
         return
+    refusal = _transport_refusal(scope)
+    if refusal is not None:
+        await _error(send, *refusal)
+        return
     # The token is only ever passed along, never logged.
     try:
         user_id = await sync_to_async(_authenticated_user_id, thread_sensitive=False)(
@@ -409,6 +416,11 @@ async def mcp_http_app(scope: Scope, receive: Receive, send: Send) -> None:
         message = "MCP over Streamable HTTP here is POST only"
         await _error(send, 405, "method_not_allowed", message, (b"allow", b"POST"))
         return
+    body = await _bounded_body(receive)
+    if body is None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        await _error(send, 413, "payload_too_large", f"Requests are limited to {limit} bytes")
+        return
     manager = StreamableHTTPSessionManager(
         # The SDK has no public accessor for the low-level server yet (its own Client reads
         # this attribute the same way).
@@ -418,4 +430,48 @@ async def mcp_http_app(scope: Scope, receive: Receive, send: Send) -> None:
     )
     with acting_for(user_id):
         async with manager.run():
-            await manager.handle_request(scope, receive, send)
+            await manager.handle_request(scope, _replaying(body, receive), send)
+
+
+# /mcp is routed before Django (chatbackend/asgi.py), so the checks Django's stack makes for
+# every other HTTP path are made here: the Host header against ALLOWED_HOSTS, a browser's
+# Origin against ALLOWED_ORIGINS (the WebSocket endpoints' policy), and the body size limit.
+
+
+def _transport_refusal(scope: Scope) -> tuple[int, str, str] | None:
+    """(status, code, message) when the request must be refused before reading it."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    host = split_domain_port(headers.get("host", ""))[0]
+    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        return 400, "bad_request", "Invalid Host header"
+    if not origin_allowed(headers.get("origin")):
+        return 403, "forbidden", "This origin may not call the MCP server"
+    return None
+
+
+async def _bounded_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None once it passes DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body)  # the client left; the SDK will see the disconnect
+        body += message.get("body", b"")
+        if len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return None
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the SDK the body already read, then the client's own events."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

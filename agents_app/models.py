@@ -86,15 +86,21 @@ class Transfer(models.Model):
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
     reference = models.CharField(max_length=140, blank=True, default="")
-    # Makes a retried request (MCP tool call, resent chat message) move money only once.
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Makes a retried request (MCP tool call, resent chat message) move money only once. Unique
+    # per user: a key another customer happened to use must neither block nor reveal anything.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "bank_transfers"
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="bank_transfer_positive")
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="bank_transfer_positive"),
+            models.UniqueConstraint(
+                fields=["user_id", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="uniq_bank_transfer_user_idempotency_key",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.db.models import F
 from agents_app.models import Account, AuditRecord, BankTransaction, Card, CardStatus, Transfer
 from agents_app.selectors import card_for_user, parse_uuid
 from chatbackend.errors import Conflict, NotFound, ValidationFailed
+from chatbackend.validation import unstorable_text
 
 MAX_TRANSFER = Decimal("10000.00")
 
@@ -32,15 +33,23 @@ def parse_amount(raw) -> Decimal:
         amount = Decimal(str(raw))
     except (InvalidOperation, ValueError):
         raise ValidationFailed("amount must be a number", details={"field": "amount"}) from None
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed(
-            "amount must be positive with at most two decimals", details={"field": "amount"}
-        )
+    if not amount.is_finite() or amount <= 0:
+        raise ValidationFailed("amount must be positive", details={"field": "amount"})
+    # Before quantize: 1e30 has more digits than Decimal's context holds, and quantize raises.
     if amount > MAX_TRANSFER:
         raise ValidationFailed(
             f"transfers above {MAX_TRANSFER} need a branch", details={"field": "amount"}
         )
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed("amount must have at most two decimals", details={"field": "amount"})
     return amount
+
+
+def _clean_text(raw, *, field: str, max_length: int) -> str:
+    """A payee or reference: a string PostgreSQL can store, trimmed to its column."""
+    if not isinstance(raw, str) or unstorable_text(raw):
+        raise ValidationFailed(f"{field} must be plain text", details={"field": field})
+    return raw.strip()[:max_length]
 
 
 def transfer_create(
@@ -57,23 +66,33 @@ def transfer_create(
     """Move money once: both accounts locked, overdraft refused, two bookings and an audit
     record committed together. A repeated `idempotency_key` returns the first transfer."""
     amount = parse_amount(amount)
-    if to_account_id is None and not payee.strip():
+    payee = _clean_text(payee, field="payee", max_length=100)
+    reference = _clean_text(reference, field="reference", max_length=140)
+    to_id = None
+    if to_account_id is not None:
+        to_id = parse_uuid(to_account_id)
+        if to_id is None:  # never read as "no destination": that would pay out to nobody
+            raise NotFound("Destination account not found", code="account_not_found")
+    if to_id is None and not payee:
         raise ValidationFailed("a destination account or payee is required")
+    request = {
+        "from_id": parse_uuid(from_account_id),
+        "to_id": to_id,
+        "amount": amount,
+        "payee": payee,
+    }
     if idempotency_key:
         done = Transfer.objects.filter(idempotency_key=idempotency_key, user_id=user_id).first()
         if done is not None:
-            return done
+            return _same_transfer(done, request)
 
     try:
         with transaction.atomic():
             return _transfer_locked(
                 actor=actor,
                 user_id=user_id,
-                from_id=parse_uuid(from_account_id),
-                to_id=parse_uuid(to_account_id) if to_account_id is not None else None,
-                amount=amount,
-                payee=payee.strip()[:100],
-                reference=reference[:140],
+                **request,
+                reference=reference,
                 idempotency_key=idempotency_key,
             )
     except IntegrityError:
@@ -81,8 +100,24 @@ def transfer_create(
         if idempotency_key:
             done = Transfer.objects.filter(idempotency_key=idempotency_key, user_id=user_id)
             if done.exists():
-                return done.get()
+                return _same_transfer(done.get(), request)
         raise
+
+
+def _same_transfer(done: Transfer, request: dict) -> Transfer:
+    """The transfer an idempotency key already made, if the request asks for the same one."""
+    made = {
+        "from_id": done.from_account_id,
+        "to_id": done.to_account_id,
+        "amount": done.amount,
+        "payee": done.payee,
+    }
+    if made != request:
+        raise Conflict(
+            "idempotency_key was already used for a different transfer",
+            code="duplicate_idempotency_key",
+        )
+    return done
 
 
 def _transfer_locked(

@@ -1,9 +1,10 @@
 """WebSocket handshake security: origin policy and JWT authentication."""
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
+from django.conf import settings
 
 from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 
@@ -22,6 +23,16 @@ class BrowserOriginValidator(OriginValidator):
             return self.validate_origin(parsed_origin)
         except ValueError:  # e.g. a non-numeric port: not an origin we allow
             return False
+
+
+def origin_allowed(origin: str | None, environ: dict | None = None) -> bool:
+    """The origin policy of every endpoint Django's middleware does not see (/ws/chat/,
+    /socket.io/, /mcp): a listed browser origin, or no Origin at all (native clients)."""
+    try:
+        parsed = urlparse(origin) if origin else None
+    except ValueError:
+        return False
+    return BrowserOriginValidator(None, settings.ALLOWED_ORIGINS).valid_origin(parsed)
 
 
 def token_from_scope(scope) -> str | None:

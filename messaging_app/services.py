@@ -131,6 +131,13 @@ def message_send(
         # The row lock serialises writers of one session, so sequence numbers derived from
         # message_count are unique and gapless even with many concurrent senders.
         session = session_get(actor=actor, session_id=session_id, for_update=True)
+        if session.user_id != actor.get_username():
+            # Staff may read, resolve and end any session, but a message here is the customer's
+            # own: the agents would act on the customer's accounts in their name. Staff answer
+            # as a person (message_staff_reply, from the admin).
+            raise PermissionDenied(
+                "Only the session's owner sends messages in it; staff reply as a person"
+            )
         if client_message_id:
             stored = session.messages.filter(client_message_id=client_message_id).first()
             if stored is not None:

@@ -13,11 +13,11 @@ Two vocabularies are served (docs/socketio.md): the seed README's and the contra
 it with, so a frontend never receives every event twice under two names.
 
 `server` holds the AsyncServer and each connection's lifecycle, `handlers` the client events,
-`delivery` the channel-layer events out, `connection` a socket's state, `security` the origin
-and token checks.
+`delivery` the channel-layer events out, `connection` a socket's state, `security` the token
+checks (the origin policy is chatbackend.ws_security's, shared with /ws/chat/).
 """
 
-from messaging_app.socketio.security import origin_allowed
+from chatbackend.ws_security import origin_allowed
 from messaging_app.socketio.server import is_socketio_path, socketio_app
 
 __all__ = ["is_socketio_path", "origin_allowed", "socketio_app"]

@@ -1,25 +1,11 @@
-"""Who may connect: the /ws/chat/ origin policy, and the JWT sent at handshake or later."""
+"""Who may connect: the JWT sent at handshake or later (the origin policy is
+chatbackend.ws_security.origin_allowed, shared with /ws/chat/ and /mcp)."""
 
 from typing import Any
-from urllib.parse import urlparse
-
-from django.conf import settings
 
 from chatbackend.auth import SocketLogin, TokenRejected, socket_login
-from chatbackend.ws_security import BrowserOriginValidator, token_from_scope
+from chatbackend.ws_security import token_from_scope
 from messaging_app.consumers import orm
-
-
-def origin_allowed(origin: str | None, environ: dict | None = None) -> bool:
-    """The /ws/chat/ policy: a listed browser origin, or no Origin at all (native clients)."""
-    # A callable rather than the list itself: python-socketio reads an empty list as "do not
-    # check origins at all", while an empty ALLOWED_ORIGINS (production default) must refuse
-    # every browser origin. Sharing Channels' matcher keeps both endpoints' patterns identical.
-    try:
-        parsed = urlparse(origin) if origin else None
-    except ValueError:
-        return False
-    return BrowserOriginValidator(None, settings.ALLOWED_ORIGINS).valid_origin(parsed)
 
 
 def token_from_auth(auth: Any) -> str | None:

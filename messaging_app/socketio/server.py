@@ -14,6 +14,7 @@ from chatbackend import shutdown
 from chatbackend.auth import SocketLogin, TokenRejected
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import PermissionDenied
+from chatbackend.ws_security import origin_allowed
 from messaging_app import realtime
 from messaging_app.events import session_group
 from messaging_app.socketio.connection import Connection
@@ -22,7 +23,6 @@ from messaging_app.socketio.handlers import EVENT_HANDLERS, broadcast_typing
 from messaging_app.socketio.security import (
     handshake_token,
     login_for_token,
-    origin_allowed,
     token_from_auth,
 )
 
@@ -42,6 +42,9 @@ class ChatSocketIO:
     def __init__(self) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
+            # A callable rather than the list: python-socketio reads an empty list as "check
+            # nothing", while an empty ALLOWED_ORIGINS (production's default) must refuse
+            # every browser origin.
             cors_allowed_origins=origin_allowed,
             # One event at a time per socket, in order, like a Channels consumer: a user's
             # messages are numbered in the order sent, and a flooding client is slowed by its

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chatbackend.errors import Conflict, NotFound, ValidationFailed
+from chatbackend.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from messaging_app.models import ChatMessage
 from messaging_app.services import ReplyDraft, message_send, message_staff_reply
 from sessions_app.models import ChatSession, SessionStatus
@@ -186,3 +186,10 @@ def test_only_staff_reply_as_a_person(user, session):
     with pytest.raises(PermissionDenied):
         message_staff_reply(actor=user, session_id=session.pk, content="I am staff, honest")
     assert ChatMessage.objects.count() == 0
+
+
+def test_staff_cannot_send_as_the_customer(staff_user, session, responder):
+    # The agents would act on the customer's accounts in the customer's name.
+    with pytest.raises(PermissionDenied):
+        message_send(actor=staff_user, session_id=session.pk, content="block my card")
+    assert not ChatMessage.objects.exists()

@@ -24,6 +24,9 @@ ACCOUNT_LABELS = {"checking": "Checking", "savings": "Savings", "credit": "Credi
 PLAIN_AMOUNT = re.compile(r"^\s*[$€£]?\s*(\d{1,7}(?:[.,]\d{1,2})?)\s*$")
 TRANSACTIONS_SHOWN = 5
 DEFAULT_HISTORY_DAYS = 30
+# Asked for outright, a card action wins over any pending flow: a lost or stolen card cannot
+# wait for a transfer to be finished, and "block" must never run as a pending "unblock".
+CARD_ACTION_INTENTS = frozenset({"card_block", "card_unblock"})
 
 
 def _entities(nlp, type_: str) -> list:
@@ -63,21 +66,43 @@ class BankingAgent:
     def has_pending_flow(self, context: dict) -> bool:
         return bool(context.get("pendingTransfer") or context.get("pendingCardAction"))
 
+    def overrides_pending_flow(self, intent: str | None) -> bool:
+        """Whether `intent` starts afresh even when its words could answer a pending question."""
+        return intent in CARD_ACTION_INTENTS
+
     def handle(self, *, user_id: str, intent: str, text: str, nlp, context: dict) -> AgentReply:
         """Answer `intent`, or continue the flow pending in `context`."""
-        if context.get("pendingTransfer") and intent not in self._interrupting():
+        interrupting = intent in self._interrupting()
+        if context.get("pendingTransfer") and not interrupting:
             return self._continue_transfer(user_id, text, nlp, context["pendingTransfer"], intent)
-        if context.get("pendingCardAction") and intent not in self._interrupting():
+        if context.get("pendingCardAction") and not interrupting:
             return self._continue_card_action(user_id, nlp, context["pendingCardAction"], intent)
-        handler = getattr(self, f"_{intent}", None)
-        if handler is None:
-            return self._banking_help(user_id, text, nlp, context)
-        return handler(user_id, text, nlp, context)
+        handler = getattr(self, f"_{intent}", self._banking_help)
+        reply = handler(user_id, text, nlp, context)
+        if self.has_pending_flow(context):
+            self._abandon_pending_flows(reply, context)
+        return reply
 
     @staticmethod
     def _interrupting() -> set[str]:
         # Asking for something else outright abandons a half-finished flow.
-        return {"balance_check", "transaction_history", "account_info", "card_info", "loan_info"}
+        return {
+            "balance_check",
+            "transaction_history",
+            "account_info",
+            "card_info",
+            "loan_info",
+            *CARD_ACTION_INTENTS,
+        }
+
+    @staticmethod
+    def _abandon_pending_flows(reply: AgentReply, context: dict) -> None:
+        # Left pending, an old transfer would go through on the next "yes", whatever that
+        # "yes" was meant to answer; so it is dropped, and the user told.
+        if context.get("pendingTransfer"):
+            reply.text += "\n\nI cancelled the transfer you were setting up; nothing was moved."
+        reply.context.setdefault("pendingTransfer", None)
+        reply.context.setdefault("pendingCardAction", None)  # unless the reply asks anew
 
     # --- reads ---------------------------------------------------------------------------
     def _balance_check(self, user_id, text, nlp, context) -> AgentReply:
@@ -213,10 +238,21 @@ class BankingAgent:
 
     def _card_action(self, user_id, nlp, action: str) -> AgentReply:
         cards = cards_for_user(user_id=user_id)
-        wanted_status = CardStatus.ACTIVE if action == "block" else CardStatus.BLOCKED
-        candidates = self._matching_cards(cards, nlp) or [
-            c for c in cards if c.status == wanted_status
-        ]
+        mention = self._card_mention(nlp)
+        if mention is None:
+            wanted_status = CardStatus.ACTIVE if action == "block" else CardStatus.BLOCKED
+            candidates = [c for c in cards if c.status == wanted_status]
+        else:
+            candidates = self._cards_matching(cards, mention)
+            if not candidates:
+                # Never fall back to another card: the user named the one they meant.
+                owned = ", ".join(f"{c.card_type} ending {c.last4}" for c in cards) or "none"
+                return AgentReply(
+                    f"You have no {self._describe(mention)}, so I changed nothing. "
+                    f"Your cards: {owned}.",
+                    quick_replies=[f"{action.title()} my card ending {c.last4}" for c in cards][:3],
+                    data={"cards": [self._card_json(c) for c in cards]},
+                )
         if len(candidates) == 1:
             return self._apply_card_action(user_id, candidates[0], action)
         if not candidates:
@@ -235,7 +271,8 @@ class BankingAgent:
             return AgentReply(
                 "Okay, I left your cards as they were.", context={"pendingCardAction": None}
             )
-        matched = self._matching_cards(cards_for_user(user_id=user_id), nlp)
+        mention = self._card_mention(nlp)
+        matched = self._cards_matching(cards_for_user(user_id=user_id), mention) if mention else []
         if len(matched) != 1:
             return AgentReply(
                 "Please tell me the last four digits of the card.",
@@ -263,15 +300,27 @@ class BankingAgent:
         )
 
     @staticmethod
-    def _matching_cards(cards, nlp) -> list:
+    def _card_mention(nlp) -> dict | None:
+        """The first card the user named: {"last4": ...} or {"cardType": ...}; None for "my
+        card", which names none."""
         for entity in _entities(nlp, "card"):
-            last4 = entity.value.get("last4")
-            card_type = entity.value.get("cardType")
-            if last4:
-                return [c for c in cards if c.last4 == last4]
-            if card_type:
-                return [c for c in cards if c.card_type == card_type]
-        return []
+            if entity.value.get("last4"):
+                return {"last4": entity.value["last4"]}
+            if entity.value.get("cardType"):
+                return {"cardType": entity.value["cardType"]}
+        return None
+
+    @staticmethod
+    def _cards_matching(cards, mention: dict) -> list:
+        if "last4" in mention:
+            return [c for c in cards if c.last4 == mention["last4"]]
+        return [c for c in cards if c.card_type == mention["cardType"]]
+
+    @staticmethod
+    def _describe(mention: dict) -> str:
+        if "last4" in mention:
+            return f"card ending {mention['last4']}"
+        return f"{mention['cardType']} card"
 
     # --- transfers and bill payments ----------------------------------------------------------
     def _money_transfer(self, user_id, text, nlp, context) -> AgentReply:
@@ -300,6 +349,9 @@ class BankingAgent:
         self._fill_transfer_slots(pending, text, nlp)
         question = self._next_transfer_question(user_id, pending)
         if question is not None:
+            # A question reopens the details: only a new confirmation of the complete transfer
+            # may move money, never a "yes" meant for the one before.
+            pending["stage"] = "collecting"
             question.context["pendingTransfer"] = pending
             return question
         pending["stage"] = "confirming"
@@ -318,8 +370,7 @@ class BankingAgent:
         money = _entities(nlp, "money")
         if money:
             pending["amount"] = money[0].value.get("amount")
-            if money[0].value.get("currency"):
-                pending["currency"] = money[0].value["currency"]
+            pending["currency"] = money[0].value.get("currency")  # None: the account's own
         elif "amount" not in pending and (plain := PLAIN_AMOUNT.match(text)):
             pending["amount"] = plain.group(1).replace(",", ".")
         for entity in _entities(nlp, "account"):
@@ -329,6 +380,8 @@ class BankingAgent:
             if role not in ("from", "to"):
                 role = "to" if "from" in pending else "from"
             pending[role] = entity.value.get("accountType")
+            if role == "to":
+                pending.pop("payee", None)  # one destination: the account named last
         payees = _entities(nlp, "organization") + _entities(nlp, "person")
         if payees and "to" not in pending:
             pending["payee"] = payees[0].value.get("name") or payees[0].text
@@ -351,6 +404,18 @@ class BankingAgent:
             return AgentReply(
                 "Which account should the money come from?",
                 quick_replies=[ACCOUNT_LABELS[t] for t in owned],
+            )
+        source = account_for_user(user_id=user_id, account_type=pending["from"])
+        if pending.get("currency") not in (None, source.currency):
+            # No conversion here: confirming it in the account's currency would silently
+            # change what the user asked for.
+            asked_in = pending.pop("currency")
+            pending.pop("amount")
+            pending["awaiting"] = "amount"
+            return AgentReply(
+                f"Transfers are made in your account's currency, and your {source.name} is in "
+                f"{source.currency}, not {asked_in}. How much in {source.currency} would you "
+                "like to send?"
             )
         pending["awaiting"] = "to"
         if not pending.get("to") and not pending.get("payee"):

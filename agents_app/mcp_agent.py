@@ -41,6 +41,14 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class UnreadableCommand:
+    """A known tool with arguments we could not read: worth telling the user, never guessing."""
+
+    tool: str
+    server: str = BANK
+
+
+@dataclass(frozen=True)
 class McpResult:
     server: str
     tool: str
@@ -48,6 +56,9 @@ class McpResult:
     data: Any = None  # the tool's structured JSON (or its text when a server sends none)
     error: str | None = None
     elapsed_ms: float = 0.0
+    # Refused unrun: only read-only tools were allowed and the server does not declare this
+    # one read-only (MCP's readOnlyHint).
+    not_read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,10 @@ class McpAgent:
         self.timeout = timeout
 
     # --- public, synchronous ----------------------------------------------------------------
-    def parse_command(self, text: str) -> ToolCall | None:
-        """The call that tool-style text asks for (`/get_balance savings`, `/fx.convert {}`)."""
+    def parse_command(self, text: str) -> ToolCall | UnreadableCommand | None:
+        """The call that tool-style text asks for (`/get_balance savings`, `/fx.convert {}`);
+        `UnreadableCommand` for a known tool whose arguments make no sense; None for text that
+        names no known tool."""
         match = _COMMAND.match(text.strip())
         if match is None:
             return None
@@ -86,11 +99,14 @@ class McpAgent:
             return None
         arguments = _parse_arguments(tool if server == BANK else "", match["args"] or "")
         if arguments is None:
-            return None
+            return UnreadableCommand(server=server, tool=tool)
         return ToolCall(server=server, tool=tool, arguments=arguments)
 
-    def call_tool(self, *, user_id: str, call: ToolCall) -> McpResult:
+    def call_tool(self, *, user_id: str, call: ToolCall, read_only: bool = False) -> McpResult:
         """Call one tool for `user_id`; failures come back as ok=False, never as exceptions.
+
+        With `read_only`, a tool its server does not declare read-only is refused unrun
+        (`not_read_only`): the tools' own annotations are the one list of what changes data.
 
         Synchronous on purpose: the chat pipeline runs in a worker thread with no event loop,
         so the MCP client gets a short-lived loop of its own here. The bank's tools run on
@@ -106,10 +122,12 @@ class McpAgent:
         if call.server != BANK and call.server not in self.servers:
             return done(ok=False, error=f"unknown MCP server {call.server!r}")
         try:
-            result = _run(self._call(user_id, call))
+            result = _run(self._call(user_id, call, read_only))
         except Exception as exc:
             logger.warning("MCP call %s.%s failed: %s", call.server, call.tool, _describe(exc))
             return done(ok=False, error=_describe(exc))
+        if result is None:
+            return done(ok=False, error="not a read-only tool", not_read_only=True)
         if result.is_error:
             return done(ok=False, error=_text(result) or "tool failed")
         return done(ok=True, data=_data(result))
@@ -146,9 +164,11 @@ class McpAgent:
             async with self._session(server, user_id) as client:
                 return [tool.name for tool in (await client.list_tools()).tools]
 
-    async def _call(self, user_id: str, call: ToolCall) -> CallToolResult:
+    async def _call(self, user_id: str, call: ToolCall, read_only: bool) -> CallToolResult | None:
         with anyio.fail_after(self.timeout):
             async with self._session(call.server, user_id) as client:
+                if read_only and not await _declared_read_only(client, call.tool):
+                    return None
                 return await client.call_tool(call.tool, call.arguments)
 
     @asynccontextmanager
@@ -181,6 +201,14 @@ def _run[T](coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
+async def _declared_read_only(client: Client, tool: str) -> bool:
+    # readOnlyHint is what a server says of its own tools: ours and the configured ones are
+    # trusted to tell the truth, and a tool that says nothing is taken to change data.
+    listed = {t.name: t for t in (await client.list_tools()).tools}
+    annotations = listed[tool].annotations if tool in listed else None
+    return bool(annotations and annotations.read_only_hint)
+
+
 def _parse_arguments(bank_tool: str, text: str) -> dict[str, Any] | None:
     text = text.strip()
     if not text:
@@ -188,7 +216,7 @@ def _parse_arguments(bank_tool: str, text: str) -> dict[str, Any] | None:
     if text.startswith("{"):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             return None
         return value if isinstance(value, dict) else None
     try:

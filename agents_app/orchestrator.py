@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from agents_app.banking import BankingAgent
 from agents_app.banking_help import BankingHelpAgent
-from agents_app.mcp_agent import McpAgent
+from agents_app.mcp_agent import BANK, McpAgent, ToolCall, UnreadableCommand
 from agents_app.nlp import NlpAgent
 from agents_app.nlu import NluAgent, default_classifier
 from agents_app.replies import AgentReply
@@ -42,6 +42,11 @@ INTENT_LABELS = {
     "account_info": "My accounts",
     "loan_info": "Loans",
 }
+NOT_READ_ONLY_TEXT = (
+    "{command} can change your accounts or cards, so I don't run it from a command. "
+    'Tell me in words instead (for example "Send $50 from checking to savings" or '
+    '"Block my debit card") and I\'ll check the details with you first.'
+)
 HANDOFF_TEXT = (
     "I'm connecting you with a member of our support team. They'll reply here shortly, "
     "and your conversation so far is shared with them."
@@ -128,15 +133,12 @@ class Orchestrator:
     # --- routing ---------------------------------------------------------------------------
     def _route(self, session, content, message_type, nlp, nlu, context, state, trace) -> Routed:
         call = (
-            self.mcp.parse_command(content)
+            trace.run("mcp", lambda: self.mcp.parse_command(content))
             if message_type == "command" or content[:1] == "/"
             else None
         )
         if call is not None:
-            result = trace.run(
-                "mcp", lambda: self.mcp.call_tool(user_id=session.user_id, call=call)
-            )
-            return Routed(agent="mcp", reply=self._tool_reply(result))
+            return Routed(agent="mcp", reply=self._run_tool(session.user_id, call, trace))
 
         intent = nlu.intent if nlu and not nlu.needs_clarification else None
         if intent is None and nlu is not None:
@@ -146,7 +148,11 @@ class Orchestrator:
             return Routed(agent="handoff", reply=AgentReply(HANDOFF_TEXT), handoff=True)
 
         pending = self.banking.has_pending_flow(context)
-        if pending and self._answers_a_question(content, nlp):
+        if (
+            pending
+            and not self.banking.overrides_pending_flow(intent)
+            and self._answers_a_question(content, nlp)
+        ):
             intent = "slot_fill"  # "checking", "$200", "card ending 4242" while a flow asks
         if intent == "banking_help" and nlu.topic and not pending:
             # A BANKING77 question: its own answer, or a person when only one can sort it out.
@@ -229,6 +235,26 @@ class Orchestrator:
         with transaction.atomic():
             return call()
 
+    def _run_tool(self, user_id: str, call: ToolCall | UnreadableCommand, trace) -> AgentReply:
+        if isinstance(call, UnreadableCommand):
+            return AgentReply(
+                f"I couldn't read the arguments of {_typed(call)}. Try a JSON object "
+                '(/get_transactions {"limit": 5}) or key=value pairs (account_type=savings).',
+                data={"ok": False, "tool": call.tool, "server": call.server},
+            )
+        # Only read-only tools run from the chat: a change goes through the conversation,
+        # which confirms it with the user, never straight from a command.
+        result = trace.run(
+            "mcp", lambda: self.mcp.call_tool(user_id=user_id, call=call, read_only=True)
+        )
+        if result is not None and result.not_read_only:
+            return AgentReply(
+                NOT_READ_ONLY_TEXT.format(command=_typed(call)),
+                quick_replies=["Transfer money", "Block a card", "Unblock a card"],
+                data={"ok": False, "tool": call.tool, "server": call.server, "readOnly": False},
+            )
+        return self._tool_reply(result)
+
     @staticmethod
     def _tool_reply(result) -> AgentReply:
         if result is None or not result.ok:
@@ -275,6 +301,11 @@ class Orchestrator:
             },
             error_info={"failures": trace.failures} if trace.failures else None,
         )
+
+
+def _typed(call: ToolCall | UnreadableCommand) -> str:
+    """The command as the user types it: /get_balance, /fx.convert."""
+    return f"/{call.tool}" if call.server == BANK else f"/{call.server}.{call.tool}"
 
 
 def _short_json(data: Any, limit: int = 1500) -> str:

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from agents_app.demo_data import seed_demo
-from agents_app.mcp_agent import McpAgent, ToolCall
+from agents_app.mcp_agent import McpAgent, ToolCall, UnreadableCommand
 from agents_app.mcp_server import BANK_TOOLS, bank_mcp
 from agents_app.models import Account, AuditRecord, Card, CardStatus, Transfer
 from tests.support import ROOT, LiveServer, free_port, live_env
@@ -238,6 +238,20 @@ def test_agent_reports_a_refused_tool_call_without_raising(bank):
     assert not unknown.ok and not nowhere.ok
 
 
+def test_agent_runs_only_tools_declared_read_only_when_asked_to(bank):
+    agent = McpAgent(servers=[])
+    block = ToolCall("block_card", {"last4": "4242"})
+
+    read = agent.call_tool(user_id="test", call=ToolCall("get_cards"), read_only=True)
+    refused = agent.call_tool(user_id="test", call=block, read_only=True)
+
+    assert read.ok, read.error
+    assert not refused.ok and refused.not_read_only
+    assert Card.objects.get(user_id="test", last4="4242").status == CardStatus.ACTIVE
+    assert not AuditRecord.objects.filter(action="card.block").exists()
+    assert agent.call_tool(user_id="test", call=block).ok  # the caller decides: /mcp's way
+
+
 async def test_agent_works_from_inside_djangos_thread_sensitive_worker(bank):
     # Where the chat pipeline calls it from: sync code run by sync_to_async from a consumer.
     agent = McpAgent(servers=[])
@@ -287,13 +301,17 @@ def test_agent_reaches_configured_servers_over_streamable_http(live, bank):
     )
 
     call = agent.parse_command("/ext.get_balance account_type=savings")
-    result = agent.call_tool(user_id="ignored-by-remote-servers", call=call)
+    result = agent.call_tool(user_id="ignored-by-remote-servers", call=call, read_only=True)
+    block = ToolCall("block_card", {"last4": "4242"}, server="ext")
+    not_run = agent.call_tool(user_id="test", call=block, read_only=True)
     listing = agent.list_tools(user_id="test")
     down = agent.call_tool(user_id="test", call=ToolCall("get_cards", server="down"))
 
     assert result.ok, result.error
     assert result.data["id"] == str(savings.pk)
     assert result.data["balance"] == "12500.00"
+    assert not not_run.ok and not_run.not_read_only  # the remote server's own annotations
+    assert Card.objects.get(user_id="test", last4="4242").status == CardStatus.ACTIVE
     assert set(listing["bank"]) == set(listing["ext"]) == set(BANK_TOOLS)
     assert listing["down"] == []
     assert not down.ok and down.error
@@ -322,9 +340,11 @@ def test_agent_reaches_configured_servers_over_streamable_http(live, bank):
         ("please /get_balance", None),
         ("/help", None),
         ("/etc/passwd", None),
-        ("/get_transactions {not json", None),
-        ("/get_balance [1, 2]", None),
-        ("/block_card my old card", None),
+        ("/get_transactions {not json", UnreadableCommand("get_transactions")),
+        ('/get_accounts {"a":' + "[" * 1900, UnreadableCommand("get_accounts")),
+        ("/get_balance [1, 2]", UnreadableCommand("get_balance")),
+        ("/block_card my old card", UnreadableCommand("block_card")),
+        ("/fx.convert {not json", UnreadableCommand("convert", server="fx")),
         ("/unknown.convert {}", None),
     ],
 )

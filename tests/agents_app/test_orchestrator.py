@@ -222,3 +222,138 @@ def test_tool_style_request_goes_through_mcp(chat):
     turn = chat("/get_balance savings", message_type="command")
     assert turn.reply.agent_info["primary"] == "mcp"
     assert "12500.00" in turn.reply.content
+
+
+# --- Banking conversation: only what the user asked for, only once confirmed -----------------
+def card_status(last4: str) -> str:
+    return Card.objects.get(user_id="test", last4=last4).status
+
+
+def pending_flows(chat) -> dict:
+    context = ChatSession.objects.get(pk=chat.session.pk).conversation_context
+    return {k: v for k, v in context.items() if k in {"pendingTransfer", "pendingCardAction"}}
+
+
+def test_a_command_nested_too_deeply_to_read_is_answered_not_an_error(chat):
+    turn = chat('/get_accounts {"a":' + "[" * 1900)
+
+    assert "couldn't read the arguments of /get_accounts" in turn.reply.content
+    assert turn.reply.agent_info["primary"] == "mcp"
+    assert ChatMessage.objects.get(pk=turn.reply.pk).content == turn.reply.content
+
+
+def test_a_card_the_user_names_but_does_not_have_is_not_swapped_for_another(chat):
+    # One card left to block: the one the old fallback took instead of the one named.
+    Card.objects.filter(user_id="test", last4="5555").update(status="blocked")
+
+    turn = chat("block my card ending 9999")
+
+    assert "no card ending 9999" in turn.reply.content and "changed nothing" in turn.reply.content
+    assert (card_status("4242"), card_status("5555")) == ("active", "blocked")
+    assert not AuditRecord.objects.filter(action__startswith="card.").exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "pending_question", "asked_outright", "expected_status", "expected_reply"),
+    [
+        ("blocked", "unblock my card", "block card ending 4242", "blocked", "now blocked"),
+        ("active", "block my card", "unblock card ending 4242", "active", "active again"),
+    ],
+)
+def test_a_card_action_asked_outright_wins_over_the_one_waiting_for_a_card(
+    chat, start, pending_question, asked_outright, expected_status, expected_reply
+):
+    Card.objects.filter(user_id="test").update(status=start)
+    assert "Which card" in chat(pending_question).reply.content
+
+    turn = chat(asked_outright)
+
+    assert expected_reply in turn.reply.content
+    assert (card_status("4242"), card_status("5555")) == (expected_status, start)
+    assert pending_flows(chat) == {}
+
+
+def test_a_stolen_card_interrupts_a_pending_transfer(chat):
+    checking = balance("checking")
+    assert "confirm" in chat("Send $20 from checking to savings").reply.content.lower()
+
+    turn = chat("my credit card was stolen please block it now")
+
+    assert "credit card ending 5555 is now blocked" in turn.reply.content
+    assert "cancelled the transfer" in turn.reply.content
+    assert (card_status("5555"), card_status("4242")) == ("blocked", "active")
+    assert pending_flows(chat) == {}
+    chat("yes")  # answers nothing now: the transfer was dropped
+    assert Transfer.objects.count() == 0 and balance("checking") == checking
+
+
+def test_yes_after_the_destination_is_asked_again_does_not_send_money(chat):
+    checking = balance("checking")
+    chat("Send $30 from checking to Bob Smith")
+    assert "different account" in chat("to my checking account").reply.content
+
+    turn = chat("yes")
+
+    assert "Done" not in turn.reply.content and "receive" in turn.reply.content
+    assert Transfer.objects.count() == 0 and balance("checking") == checking
+    assert pending_flows(chat)["pendingTransfer"]["stage"] == "collecting"
+
+
+def test_an_amount_over_the_limit_reopens_the_transfer_until_confirmed_again(chat):
+    checking = balance("checking")
+    chat("Send $30 from checking to savings")
+    assert "need a branch" in chat("make it $20000").reply.content
+
+    again = chat("yes")
+    assert "How much" in again.reply.content
+    assert again.reply.agent_info["failures"] == []  # no KeyError behind a polite answer
+    assert Transfer.objects.count() == 0
+
+    assert "$40.00" in chat("$40").reply.content
+    assert "Done" in chat("yes").reply.content
+    assert Transfer.objects.get().amount == Decimal("40.00")
+    assert balance("checking") == checking - Decimal("40.00")
+
+
+def test_a_transfer_in_another_currency_is_not_confirmed_in_dollars(chat):
+    turn = chat("Send 100 EUR from checking to savings")
+
+    assert "USD, not EUR" in turn.reply.content and "confirm" not in turn.reply.content.lower()
+    assert turn.reply.metadata["quickReplies"] != ["Yes", "No"]
+    pending = pending_flows(chat)["pendingTransfer"]
+    assert (pending["stage"], pending["awaiting"], "amount" in pending) == (
+        "collecting",
+        "amount",
+        False,
+    )
+    chat("yes")
+    assert Transfer.objects.count() == 0
+
+    assert "$100.00" in chat("100").reply.content
+    chat("yes")
+    transfer = Transfer.objects.get()
+    assert (transfer.amount, transfer.currency) == (Decimal("100.00"), "USD")
+
+
+@pytest.mark.django_db(transaction=True)  # so that a tool, were it run, would find the data
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/block_card 4242",
+        "/unblock_card 5555",
+        '/create_transfer {"from_account_id": "{checking}", "to_account_id": "{savings}", '
+        '"amount": "10"}',
+    ],
+)
+def test_a_command_that_changes_data_is_not_run_from_the_chat(chat, command):
+    Card.objects.filter(user_id="test", last4="5555").update(status="blocked")
+    ids = {a.account_type: str(a.pk) for a in Account.objects.filter(user_id="test")}
+    checking = balance("checking")
+
+    turn = chat(command.replace("{checking}", ids["checking"]).replace("{savings}", ids["savings"]))
+
+    assert (card_status("4242"), card_status("5555")) == ("active", "blocked")
+    assert Transfer.objects.count() == 0 and balance("checking") == checking
+    assert not AuditRecord.objects.exists()
+    assert "I don't run it from a command" in turn.reply.content
+    assert turn.reply.processing["result"]["readOnly"] is False

@@ -3,6 +3,7 @@
 from typing import Literal
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from chatbackend.errors import NotFound, PermissionDenied, ValidationFailed
@@ -15,6 +16,12 @@ SESSION_LIST_KINDS: tuple[SessionListKind, ...] = ("active", "unresolved", "rece
 
 def can_act_for(actor, user_id: str) -> bool:
     return bool(actor.is_staff or actor.get_username() == user_id)
+
+
+def user_exists(user_id: str) -> bool:
+    """A chat user id is a Django username (the contract)."""
+    users = get_user_model()
+    return users.objects.filter(**{users.USERNAME_FIELD: user_id}).exists()
 
 
 def sessions_visible_to(actor) -> QuerySet[ChatSession]:

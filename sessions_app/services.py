@@ -9,7 +9,7 @@ from django.utils import timezone
 from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
 from chatbackend.validation import clean_json_object
 from sessions_app.models import ChatSession, SessionStatus
-from sessions_app.selectors import can_act_for, session_get
+from sessions_app.selectors import can_act_for, session_get, user_exists
 
 MAX_METADATA_KEYS = 50
 
@@ -35,6 +35,9 @@ def session_create(
     user_id = user_id or actor.get_username()
     if not can_act_for(actor, user_id):
         raise PermissionDenied("Only staff may open a session for another user")
+    if user_id != actor.get_username() and not user_exists(user_id):
+        # A session nobody can sign in to see would only ever collect staff's mistakes.
+        raise ValidationFailed("There is no user with this userId", details={"field": "userId"})
     if metadata is not None:
         clean_json_object(metadata, field="metadata")
     if metadata and len(metadata) > MAX_METADATA_KEYS:

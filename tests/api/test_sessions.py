@@ -70,7 +70,7 @@ def test_create_needs_a_token(api):
     assert ChatSession.objects.count() == 0
 
 
-def test_create_for_another_user_is_staff_only(api, user, staff_user):
+def test_create_for_another_user_is_staff_only(api, user, other_user, staff_user):
     refused = api.post("/api/sessions", {"userId": "bob"}, format="json", **bearer(user))
     assert refused.status_code == 403 and error_code(refused) == "forbidden"
     assert not ChatSession.objects.filter(user_id="bob").exists()

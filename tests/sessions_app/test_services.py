@@ -27,11 +27,17 @@ def test_create_defaults_to_the_caller_and_sets_expiry(user):
     assert stored.expires_at - stored.last_activity == timedelta(minutes=30)
 
 
-def test_only_staff_create_sessions_for_another_user(user, staff_user):
+def test_only_staff_create_sessions_for_another_user(user, other_user, staff_user):
     with pytest.raises(PermissionDenied):
         session_create(actor=user, user_id="bob")
     assert not ChatSession.objects.filter(user_id="bob").exists()
     assert session_create(actor=staff_user, user_id="bob").user_id == "bob"
+
+
+def test_staff_cannot_open_a_session_for_a_user_who_does_not_exist(staff_user):
+    with pytest.raises(ValidationFailed):
+        session_create(actor=staff_user, user_id="ghost-user")
+    assert not ChatSession.objects.exists()
 
 
 def test_create_rejects_metadata_that_is_not_an_object(user):

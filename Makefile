@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3006
 WORKERS ?= 1
+# Loopback only: `make run` is the development setup, with its public JWT secret and demo
+# passwords. HOST=0.0.0.0 to reach it from another machine you trust.
+HOST ?= 127.0.0.1
 # Test defaults: the machine's PostgreSQL (trust auth) and Redis; override to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatbackend
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -37,7 +40,7 @@ $(JS_DEPS): tests/js/package.json tests/js/package-lock.json
 run: install model
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/uvicorn chatbackend.asgi:application --host 0.0.0.0 --port $(PORT) \
+	$(BIN)/uvicorn chatbackend.asgi:application --host $(HOST) --port $(PORT) \
 	  --workers $(WORKERS) --loop uvloop --http httptools --ws-per-message-deflate false \
 	  --lifespan off --no-access-log --timeout-graceful-shutdown 15
 
@@ -45,7 +48,7 @@ run: install model
 run-daphne: install model
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/daphne -b 0.0.0.0 -p $(PORT) chatbackend.asgi:application
+	$(BIN)/daphne -b $(HOST) -p $(PORT) chatbackend.asgi:application
 
 services:
 	@scripts/ensure_services.sh

@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from agents_app.models import Account, BankTransaction, Card
+from agents_app.models import Account, BankTransaction, Card, Transfer
+from sessions_app.management.support import support_group_ensure
 
 # The seed README's example user comes first; the others give staff something to look at.
 DEMO_USERS = [
@@ -36,6 +37,15 @@ class SeedSummary:
     transactions: int = 0
 
 
+def _delete_bank_data(user_id: str) -> None:
+    """A demo user's accounts and all that hangs off them, transfers first: a transfer protects
+    the accounts it moved money between."""
+    transfers = Transfer.objects.filter(user_id=user_id)
+    BankTransaction.objects.filter(transfer__in=transfers).delete()
+    transfers.delete()
+    Account.objects.filter(user_id=user_id).delete()
+
+
 def _money(rng: random.Random, low: int, high: int) -> Decimal:
     return Decimal(rng.randint(low * 100, high * 100)) / 100
 
@@ -56,9 +66,11 @@ def seed_demo(*, days: int = 90, reset: bool = False) -> SeedSummary:
             user.save()
             summary.users += 1
         if is_staff:
+            # What the README promises the demo staff user: the support desk's permissions.
+            user.groups.add(support_group_ensure())
             continue
         if reset:
-            Account.objects.filter(user_id=username).delete()
+            _delete_bank_data(username)
         if Account.objects.filter(user_id=username).exists():
             continue
         rng = random.Random(f"{username}-{index}")  # noqa: S311 - demo data, not security

@@ -299,9 +299,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         # uvicorn configures its own handlers before the app loads, and its "uvicorn.error"
         # logger prints every WebSocket handshake with its query string (?token=...). Taking
-        # its loggers over puts those lines through our handlers and their redaction.
+        # its loggers over puts those lines through our handlers and their redaction. Its
+        # access lines stay off whatever the command line says: our request line
+        # (chatbackend.middleware) logs every request already, without the query string.
         "uvicorn": {"handlers": ["console", "file", "error_file"], "propagate": False},
-        "uvicorn.access": {"handlers": ["console", "file"], "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }
 

@@ -211,6 +211,10 @@ class ChatSessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Superusers too: sessions go only by the retention command (purge_sessions).
+        return False
+
     def has_reply_permission(self, request) -> bool:
         return request.user.has_perm(session_permission("reply_chatsession"))
 

@@ -1,4 +1,5 @@
-"""Date arguments for ops commands: a day (2026-01-31) or an ISO 8601 time, UTC when naive."""
+"""Date arguments for ops commands: a day (2026-01-31) or an ISO 8601 time, UTC when naive;
+and counts of days, which a datetime can hold."""
 
 import argparse
 from datetime import UTC, datetime, time
@@ -19,3 +20,30 @@ def date_or_datetime(raw: str) -> datetime:
     if parsed is None:
         raise argparse.ArgumentTypeError(f"not a date or ISO 8601 time: {raw!r}")
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+
+
+# Past this, now - N days leaves the calendar datetime can hold (OverflowError), and no chat
+# history reaches back a century anyway.
+MAX_DAYS = 36_500
+
+
+def day_count(raw: str) -> int:
+    """argparse type: a number of days, 1 to MAX_DAYS."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"a number of days from 1 to {MAX_DAYS}: {raw!r}")
+    return value
+
+
+def positive_int(raw: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1: {raw!r}")
+    return value

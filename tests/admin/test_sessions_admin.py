@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from messaging_app.models import ChatMessage
 from sessions_app.models import ChatSession, SessionStatus
-from sessions_app.services import session_resolve
+from sessions_app.services import session_create, session_resolve
 from tests.admin.conftest import converse
 
 pytestmark = pytest.mark.django_db
@@ -370,6 +370,17 @@ def test_messages_cannot_be_deleted_or_edited(staff, alice_session):
     change = reverse("admin:messaging_app_chatmessage_change", args=[message.pk])
     assert staff.post(change, {"content": "rewritten"}).status_code == 403
     assert ChatMessage.objects.get(pk=message.pk).content == "What is my balance?"
+
+
+def test_not_even_a_superuser_deletes_a_session_in_the_admin(client, django_user_model, user):
+    root = django_user_model.objects.create_superuser(username="root", password="root-pass-123")
+    client.force_login(root)
+    empty = session_create(actor=user)  # no messages to protect it
+    delete_url = reverse("admin:sessions_app_chatsession_delete", args=[empty.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    actions = client.get(CHANGELIST).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in [name for name, _label in actions]
+    assert ChatSession.objects.filter(pk=empty.pk).exists()
 
 
 def test_staff_outside_the_group_may_not_act(client, staff_user, alice_session):

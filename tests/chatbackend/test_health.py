@@ -1,10 +1,13 @@
+import os
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
 
 from chatbackend import health
-from tests.support import LiveServer, ThrowawayPostgres, free_port
+from tests.support import ROOT, LiveServer, ThrowawayPostgres, free_port, live_env
 
 
 @pytest.fixture
@@ -95,3 +98,15 @@ def test_health_follows_a_database_outage_without_restart(throwaway_postgres):
         assert server.process.poll() is None  # the same process, never restarted
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_container_healthcheck_sends_an_allowed_host():
+    server = LiveServer(live_env(ALLOWED_HOSTS="chat.bank.example,127.0.0.1")).start()
+    check = [sys.executable, str(ROOT / "scripts" / "healthcheck.py")]
+    env = {**os.environ, "PORT": str(server.port), "ALLOWED_HOSTS": ".chat.bank.example"}
+    try:
+        assert subprocess.run(check, env=env, timeout=30).returncode == 0
+    finally:
+        server.stop()
+    assert subprocess.run(check, env=env, timeout=30, capture_output=True).returncode == 1

@@ -107,3 +107,10 @@ def test_the_fallback_median_for_sqlite_agrees_with_postgresql(traffic):
     by_day, whole = _medians_in_python(sessions)
     assert whole == total.median_time_to_resolve == timedelta(minutes=30)
     assert by_day == {d.day: d.median_time_to_resolve for d in days if d.median_time_to_resolve}
+
+
+@pytest.mark.parametrize("option", [("--days", "99999999999"), ("--top", "-1"), ("--top", "0")])
+def test_out_of_range_counts_are_refused_not_crashes(run, option):
+    # A huge --days left datetime's calendar (OverflowError); --top -1 silently dropped one.
+    with pytest.raises(CommandError):
+        run("chat_stats", *option)

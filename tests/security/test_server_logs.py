@@ -3,6 +3,7 @@ console and to logs/ never holds a token, even in lines uvicorn itself logs."""
 
 import contextlib
 
+import httpx
 import pytest
 import websockets
 
@@ -23,6 +24,7 @@ async def test_websocket_handshake_lines_keep_no_token(tmp_path):
         with contextlib.suppress(websockets.ConnectionClosed):
             async with websockets.connect(url) as ws:
                 await ws.recv()
+        httpx.get(f"{server.url}/health/live?token={TOKEN}&account=12345678", timeout=10)
     finally:
         server.stop()
     for log in (console, tmp_path / "chat-backend.log"):
@@ -30,3 +32,7 @@ async def test_websocket_handshake_lines_keep_no_token(tmp_path):
         # uvicorn's handshake line is there, and went through our redaction.
         assert '"WebSocket /ws/chat/?token=[redacted]"' in text, text
         assert TOKEN.split(".")[0] not in text
+        # One line per request, ours, without the query string: uvicorn's access line (which
+        # carries it, and repeated every request) stays off.
+        assert "uvicorn.access" not in text and "12345678" not in text, text
+        assert "GET /health/live 200" in text, text

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils import timezone
 
-from sessions_app.management.dates import date_or_datetime
+from sessions_app.management.dates import date_or_datetime, day_count, positive_int
 from sessions_app.management.stats import DayStats, chat_stats_by_day
 
 COLUMNS = ["day", "sessions", "messages", "resolved", "resolution_rate", "median_to_resolve"]
@@ -46,7 +46,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--days", type=int, default=7, help="the last N days, today included (default 7)"
+            "--days", type=day_count, default=7, help="the last N days, today included (default 7)"
         )
         parser.add_argument(
             "--since", type=date_or_datetime, help="first day (overrides --days)", metavar="DATE"
@@ -54,7 +54,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--until", type=date_or_datetime, help="end, exclusive (default: now)", metavar="DATE"
         )
-        parser.add_argument("--top", type=int, default=3, help="intents per day (default 3)")
+        parser.add_argument(
+            "--top", type=positive_int, default=3, help="intents per day (default 3)"
+        )
         parser.add_argument(
             "--format", dest="output_format", choices=["table", "json", "csv"], default="table"
         )
@@ -63,8 +65,6 @@ class Command(BaseCommand):
         now = timezone.now()
         until = until or now
         if since is None:
-            if days < 1:
-                raise CommandError("--days must be at least 1")
             today = datetime.combine(now.astimezone(UTC).date(), time.min, UTC)
             since = today - timedelta(days=days - 1)
         if since >= until:

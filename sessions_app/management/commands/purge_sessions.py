@@ -4,15 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils import timezone
 
+from sessions_app.management.dates import day_count, positive_int
 from sessions_app.management.progress import add_progress_argument, progress_bar
 from sessions_app.management.retention import purge_plan, sessions_purge_batch
-
-
-def positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError(raw)
-    return value
 
 
 class Command(BaseCommand):
@@ -24,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--older-than-days",
-            type=positive_int,
+            type=day_count,
             required=True,
             metavar="DAYS",
             help="retention period: sessions whose last activity is older than this go",

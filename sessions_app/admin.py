@@ -342,6 +342,15 @@ class ChatSessionAdmin(admin.ModelAdmin):
             except ServiceError as exc:
                 refused.append(f"{str(session_id)[:8]}: {exc.message}")
                 continue
+            except DatabaseError:
+                # Each session is its own transaction: say exactly how far it got, not a 500.
+                self.message_user(
+                    request,
+                    f"{done} {changed} session(s), then the database stopped answering; "
+                    "the others are unchanged. Try again in a moment.",
+                    messages.ERROR,
+                )
+                return
             self.log_change(request, session, log_line)
             changed += 1
         self.message_user(request, f"{done} {changed} session(s).", messages.SUCCESS)

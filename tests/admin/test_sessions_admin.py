@@ -3,12 +3,13 @@
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
 from messaging_app.models import ChatMessage
 from sessions_app.models import ChatSession, SessionStatus
-from sessions_app.services import session_create, session_resolve
+from sessions_app.services import session_create, session_end, session_resolve
 from tests.admin.conftest import converse
 
 pytestmark = pytest.mark.django_db
@@ -330,6 +331,29 @@ def test_bulk_end_skips_what_cannot_change(staff, user, alice_session):
     assert "Ended 1 session(s)." in html and "Left 1 unchanged" in html
     assert refreshed(alice_session).status == SessionStatus.TERMINATED
     assert refreshed(ended).ended_reason == "first"
+
+
+def test_bulk_end_stops_cleanly_when_the_database_goes(staff, user, monkeypatch):
+    first, second = converse(user, "one"), converse(user, "two")
+    real_end = session_end
+    calls = []
+
+    def end_once_then_fail(**kwargs):
+        calls.append(kwargs["session_id"])
+        if len(calls) > 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_end(**kwargs)
+
+    monkeypatch.setattr("sessions_app.admin.session_end", end_once_then_fail)
+    response = staff.post(
+        CHANGELIST,
+        {"action": "end_selected", "_selected_action": [str(first.pk), str(second.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "then the database stopped answering" in response.content.decode()
+    statuses = {refreshed(first).status, refreshed(second).status}
+    assert statuses == {SessionStatus.TERMINATED, SessionStatus.ACTIVE}
 
 
 def test_bulk_hand_back(staff, pending_session):

@@ -82,6 +82,7 @@ def test_csv_to_a_file(run, history, tmp_path):
     assert rows[0]["entities"] == "" and rows[0]["metadata"] == "{}"
     assert f"Exported 2 message(s) as csv to {target}" in result.stdout
     assert not (tmp_path / "history.csv.partial").exists()
+    assert target.stat().st_mode & 0o777 == 0o600  # customers' words: the owner's eyes only
 
 
 def test_csv_can_defuse_spreadsheet_formulas(run, user, tmp_path):

@@ -141,7 +141,10 @@ class Command(BaseCommand):
                 # Raw stdout: Django's wrapper would add a newline after every write.
                 written = self.export(rows, getattr(self.stdout, "_out", sys.stdout), options)
             else:
-                with open(partial, "w", encoding="utf-8", newline="") as stream:
+                # Owner-only from the first byte: transcripts are customers' private words,
+                # and the machine's umask would let every local account read them.
+                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(descriptor, "w", encoding="utf-8", newline="") as stream:
                     written = self.export(rows, stream, options)
                 os.replace(partial, target)  # readers never see a half-written file
         except (DatabaseError, OSError) as exc:

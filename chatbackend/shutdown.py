@@ -6,12 +6,12 @@ socket opens, from the event loop's (main) thread, and call the server's handler
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
 import weakref
-from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 10.0
@@ -40,15 +40,42 @@ def untrack(socket) -> None:
 DRAIN_QUIET_SECONDS = 0.3
 
 
-async def until_quiet(idle: asyncio.Event, last_activity: Callable[[], float]) -> None:
-    """Return once no frame is being handled (`idle` set) and none has come for
-    DRAIN_QUIET_SECONDS since `last_activity()` (a `time.monotonic()` reading)."""
-    while True:
-        await idle.wait()
-        quiet_for = time.monotonic() - last_activity()
-        if quiet_for >= DRAIN_QUIET_SECONDS:
-            return
-        await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
+# What a socket tells a client that sends while it drains; nothing was stored.
+RESTARTING = ("shutting_down", "This server is restarting; reconnect and resend")
+
+
+class Inbound:
+    """One socket's incoming frames as the drain sees them, for both live transports: whether
+    one is being handled, when the last one came, and whether the socket has stopped taking
+    them (`closing`: the transport answers RESTARTING instead)."""
+
+    def __init__(self) -> None:
+        self.idle = asyncio.Event()  # set while no frame is being handled
+        self.idle.set()
+        self.last_at = time.monotonic()
+        self.closing = False
+
+    @contextlib.asynccontextmanager
+    async def handling(self):
+        """Around the handling of one frame."""
+        self.last_at = time.monotonic()
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.last_at = time.monotonic()
+            self.idle.set()
+
+    async def close_when_quiet(self) -> None:
+        """Return once no frame is being handled and none has come for DRAIN_QUIET_SECONDS,
+        with `closing` set, so none is taken after."""
+        while True:
+            await self.idle.wait()
+            quiet_for = time.monotonic() - self.last_at
+            if quiet_for >= DRAIN_QUIET_SECONDS:
+                self.closing = True
+                return
+            await asyncio.sleep(DRAIN_QUIET_SECONDS - quiet_for)
 
 
 def _install(loop: asyncio.AbstractEventLoop) -> None:

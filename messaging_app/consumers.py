@@ -57,10 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
         self.token_expiry: asyncio.Task | None = None
-        self.idle = asyncio.Event()  # set while no frame is being handled
-        self.idle.set()
-        self.last_frame_at = time.monotonic()
-        self.closing = False
+        self.inbound = shutdown.Inbound()
         # Tracked before the handshake completes: a SIGTERM that arrives as soon as the client
         # is connected must already find the drain handler (else the server closes with 1012).
         shutdown.track(self)
@@ -104,23 +101,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def drain(self):
         """Server shutdown: handle every frame already sent to us, then close with 1001."""
-        await shutdown.until_quiet(self.idle, lambda: self.last_frame_at)
-        self.closing = True
+        await self.inbound.close_when_quiet()
         await self.close(code=CLOSE_GOING_AWAY)
 
     # --- frames in ---------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
-        self.last_frame_at = time.monotonic()
-        if self.closing:
-            return await self.send_error(
-                "shutting_down", "This server is restarting; reconnect and resend", retryable=True
-            )
-        self.idle.clear()
-        try:
+        if self.inbound.closing:
+            return await self.send_error(*shutdown.RESTARTING, retryable=True)
+        async with self.inbound.handling():
             await self.handle_frame(text_data, bytes_data)
-        finally:
-            self.last_frame_at = time.monotonic()
-            self.idle.set()
 
     async def handle_frame(self, text_data, bytes_data):
         if bytes_data is not None:

@@ -2,11 +2,12 @@
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+
+from chatbackend import shutdown
 
 if TYPE_CHECKING:
     from messaging_app.socketio.server import ChatSocketIO
@@ -36,12 +37,7 @@ class Connection:
     ended: set[str] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)  # reader, auth deadline, greeting
     token_expiry: asyncio.Task | None = None  # disconnects when the access token expires
-    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no event is handled
-    last_event_at: float = field(default_factory=time.monotonic)
-    closing: bool = False
-
-    def __post_init__(self) -> None:
-        self.idle.set()
+    inbound: shutdown.Inbound = field(default_factory=shutdown.Inbound)
 
     async def drain(self) -> None:
         """Server shutdown (chatbackend.shutdown): see ChatSocketIO.drain."""

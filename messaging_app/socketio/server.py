@@ -192,8 +192,7 @@ class ChatSocketIO:
     async def drain(self, conn: Connection) -> None:
         """Answer every event already sent, then close the transport (not the Socket.IO
         session): socket.io-client then reconnects by itself, to an instance that is up."""
-        await shutdown.until_quiet(conn.idle, lambda: conn.last_event_at)
-        conn.closing = True
+        await conn.inbound.close_when_quiet()
         eio_sid = self.sio.manager.eio_sid_from_sid(conn.sid, "/")
         if eio_sid is None:
             return
@@ -211,17 +210,10 @@ class ChatSocketIO:
         conn = self.connections.get(sid)
         if conn is None:
             return None
-        conn.last_event_at = time.monotonic()
-        if conn.closing:
-            return await conn.emit_error(
-                "shutting_down", "This server is restarting; reconnect and resend", retryable=True
-            )
-        conn.idle.clear()
-        try:
+        if conn.inbound.closing:
+            return await conn.emit_error(*shutdown.RESTARTING, retryable=True)
+        async with conn.inbound.handling():
             return await self._handle(conn, event, args)
-        finally:
-            conn.last_event_at = time.monotonic()
-            conn.idle.set()
 
     async def _handle(self, conn: Connection, event: str, args: tuple):
         handler = self.handlers.get(event)

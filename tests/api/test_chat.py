@@ -139,6 +139,46 @@ def test_agents_lists_each_agent_and_whether_it_is_up(api, customer):
     assert api.get("/api/agents").status_code == 401
 
 
+def _fails(*args, **kwargs):
+    raise RuntimeError("broken")
+
+
+@pytest.mark.parametrize(
+    ("agent", "part", "method"),
+    [
+        ("nlp", "nlp", "analyze"),
+        ("mcp", "mcp", "list_tools"),
+        ("banking_help", "banking_help", "answer"),
+        ("smalltalk", "smalltalk", "handle"),
+    ],
+)
+def test_agents_reports_an_agent_that_fails_as_down(
+    api, customer, monkeypatch, agent, part, method
+):
+    from agents_app.orchestrator import default_orchestrator
+
+    monkeypatch.setattr(getattr(default_orchestrator(), part), method, _fails)
+
+    response = api.get("/api/agents", **bearer(customer))
+
+    assert response.status_code == 200
+    agents = {a["name"]: a for a in response.json()["agents"]}
+    assert agents[agent]["up"] is False
+    assert agents[agent]["details"] == {"error": "RuntimeError"}
+    assert all(a["up"] for name, a in agents.items() if name != agent)
+
+
+def test_agents_reports_the_banking_agent_down_without_its_tables(api, customer, monkeypatch):
+    from agents_app.models import Account
+
+    monkeypatch.setattr(Account.objects, "exists", _fails)
+
+    agents = {a["name"]: a for a in api.get("/api/agents", **bearer(customer)).json()["agents"]}
+
+    assert agents["banking"]["up"] is False
+    assert agents["banking"]["details"] == {"error": "RuntimeError"}
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_seed_resume_flow_over_http():
     """Log in, list unresolved sessions, resume one, chat, resolve: through the ASGI app."""

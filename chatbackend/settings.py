@@ -169,6 +169,10 @@ CHAT_SESSION_TTL = timedelta(minutes=env_int("SESSION_TTL_MINUTES", 30))
 # expiry.py); 0 turns it off, for deployments that run `manage.py expire_sessions` from cron.
 SESSION_SWEEP_SECONDS = env_int("SESSION_SWEEP_SECONDS", 30)
 CHAT_MESSAGE_MAX_LENGTH = 2000
+# A send with no session id but a clientMessageId is a retry of the send that opened a session
+# only within this window (a client resending a lost answer does so within minutes); later, the
+# same id opens a new conversation (docs/decisions.md).
+CHAT_FIRST_MESSAGE_REPLAY_SECONDS = 600
 CHAT_HISTORY_MAX_LIMIT = 500
 CHAT_SESSION_LIST_MAX_LIMIT = 100
 

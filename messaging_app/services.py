@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from messaging_app.events import publish_messages, publish_session
 from messaging_app.models import ChatMessage, Direction
 from messaging_app.selectors import reply_to
 from sessions_app.api.serializers import SessionOutput
-from sessions_app.models import ChatSession
+from sessions_app.models import CLOSED_STATUSES, ChatSession
 from sessions_app.selectors import session_get
 from sessions_app.services import reactivate, session_create
 
@@ -59,13 +60,18 @@ class TurnResult:
     replayed: bool = False  # True when a resent clientMessageId returned the stored turn
 
 
+# Format characters that render as nothing (zero-width space, joiners, word joiner, BOM), which
+# str.strip() keeps: a message of only these is as blank as one of spaces.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
 def clean_content(raw: Any) -> str:
     """Content as the contract allows it: a string of 1-2000 characters after trimming,
     with no NUL and no lone surrogate (PostgreSQL cannot store either)."""
     if not isinstance(raw, str):
         raise ValidationFailed("message must be a string", details={"field": "message"})
     content = raw.strip()
-    if not content:
+    if not content.strip(INVISIBLE):
         raise ValidationFailed("message must not be blank", details={"field": "message"})
     if len(content) > settings.CHAT_MESSAGE_MAX_LENGTH:
         raise ValidationFailed(
@@ -142,14 +148,14 @@ def message_send(
             stored = session.messages.filter(client_message_id=client_message_id).first()
             if stored is not None:
                 return _replayed(session, stored, content)
-        # Counted on the session's own id (a client may spell a UUID many ways), only once the
-        # caller is known to own it (nobody else can use up its quota), and before anything is
-        # stored, so a refused message leaves no trace. A replay above costs nothing.
-        enforce_message_rate(session.pk)
-
         now = timezone.now()
         status_before = session.status
         reactivate(session, now)  # refuses resolved / terminated; revives expired sessions
+        # Counted on the session's own id (a client may spell a UUID many ways), only once the
+        # caller is known to own it (nobody else can use up its quota) and the session takes
+        # messages, and before anything is stored, so a refused message leaves no trace. A
+        # replay above costs nothing.
+        enforce_message_rate(session.pk)
         responder = responder or default_responder()
         draft = responder(session=session, content=content, message_type=message_type)
 
@@ -255,19 +261,25 @@ def chat_message_send(*, actor, session_id=None, content: Any, **options: Any) -
 
 
 def _first_message_sent(actor, client_message_id: str) -> ChatMessage | None:
-    """The first message of one of this user's sessions sent with `client_message_id`.
+    """The send that opened one of this user's sessions, if this is a retry of it.
 
     A client that retries the send that opened a session has no session id to name, so the
-    retry is matched on the user. Locking the user's row makes concurrent retries wait for the
-    first, so only one of them opens a session.
+    retry is matched on the user: the same clientMessageId, recently, in a session still open
+    (other content there is the contract's 409). Later, or once that session is closed, the
+    id starts a new conversation (clients may number messages per conversation, "web-1" each
+    time) and never leads back into an old or closed one. Locking the user's row makes
+    concurrent retries wait for the first, so only one of them opens a session.
     """
     list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
+    since = timezone.now() - timedelta(seconds=settings.CHAT_FIRST_MESSAGE_REPLAY_SECONDS)
     return (
         ChatMessage.objects.filter(
             user_id=actor.get_username(),
             client_message_id=client_message_id,
             sequence_number=1,
+            created_at__gte=since,
         )
+        .exclude(session__status__in=CLOSED_STATUSES)
         .select_related("session")
         .order_by("-created_at")
         .first()

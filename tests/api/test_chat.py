@@ -1,10 +1,13 @@
 """POST /api/chat/message, /api/sessions/{id}/messages, /api/chat/history and /api/agents,
 answered by the real agent pipeline."""
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from agents_app.demo_data import seed_demo
 from chatbackend.asgi import application
@@ -257,6 +260,53 @@ def test_a_resent_first_message_does_not_open_a_second_session(api, customer):
     )
     assert conflict.status_code == 409
     assert ChatSession.objects.count() == 1 and ChatMessage.objects.count() == 2
+
+
+@pytest.mark.parametrize("later", ["closed", "past_the_window"])
+def test_a_first_message_id_used_again_later_opens_a_new_session(api, customer, later):
+    # Clients may number messages per conversation ("web-1" each time): once the first
+    # conversation is closed, or the retry window has passed, the same id starts a new one
+    # instead of leading back into the old session.
+    body = {"message": "hello", "clientMessageId": "web-1"}
+    first = api.post("/api/chat/message", body, format="json", **bearer(customer)).json()
+    if later == "closed":
+        assert (
+            api.delete(f"/api/sessions/{first['sessionId']}", **bearer(customer)).status_code == 200
+        )
+    else:
+        ChatMessage.objects.filter(session_id=first["sessionId"]).update(
+            created_at=timezone.now() - timedelta(minutes=11)
+        )
+
+    again = api.post("/api/chat/message", body, format="json", **bearer(customer))
+
+    assert again.status_code == 200
+    assert again.json()["sessionId"] != first["sessionId"]
+    assert again.json()["message"]["sequence_number"] == 1
+    assert ChatSession.objects.count() == 2 and ChatMessage.objects.count() == 4
+
+
+@pytest.mark.parametrize("blank", ["\u200b", " \ufeff ", "\u2060\u200d", "\u200c\n"])
+def test_a_message_of_invisible_characters_is_blank(api, customer, blank):
+    response = api.post("/api/chat/message", {"message": blank}, format="json", **bearer(customer))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "message"
+    assert ChatMessage.objects.count() == 0
+
+
+def test_messages_refused_for_a_closed_session_do_not_use_its_quota(api, customer, settings):
+    settings.CHAT_MESSAGE_RATE = "3/m"
+    session = session_create(actor=customer)
+    api.delete(f"/api/sessions/{session.pk}", **bearer(customer))
+    url = f"/api/sessions/{session.pk}/messages"
+
+    statuses = [
+        api.post(url, {"message": f"hi {i}"}, format="json", **bearer(customer)).status_code
+        for i in range(5)
+    ]
+
+    assert statuses == [409] * 5
 
 
 @pytest.mark.django_db(transaction=True)

@@ -40,7 +40,7 @@ def clean_json_object(value: Any, *, field: str) -> dict:
                 walk(item, depth + 1)
 
     walk(value, 0)
-    if len(json.dumps(value, ensure_ascii=False)) > MAX_JSON_BYTES:
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_JSON_BYTES:
         raise ValidationFailed(
             f"{field} is larger than {MAX_JSON_BYTES} bytes", details={"field": field}
         )

@@ -93,7 +93,9 @@ class SendInput(InputSerializer):
     content = serializers.JSONField(required=False)
     type = serializers.JSONField(required=False)
     clientMessageId = serializers.JSONField(required=False)
-    sessionId = serializers.UUIDField(required=False)
+    # Not a UUIDField: a malformed id is a 404 like an unknown one (docs/decisions.md), as it
+    # is in the path or X-Session-ID.
+    sessionId = serializers.CharField(required=False, help_text="Session UUID")
 
 
 def turn_json(turn) -> dict:

@@ -78,7 +78,8 @@ class ChatMessageView(APIView):
 
 
 class ChatHistoryQuery(InputSerializer):
-    sessionId = serializers.UUIDField()
+    # A malformed id is a 404 like an unknown one, as in /api/sessions/{id}/history.
+    sessionId = serializers.CharField()
 
 
 class ChatHistoryView(APIView):

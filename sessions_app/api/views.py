@@ -1,5 +1,6 @@
 """Thin views: authenticate (DRF), validate, call one service or selector, serialize."""
 
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -28,9 +29,11 @@ RECENT_MESSAGES = {"unresolved": 5, "recent": 3, "active": 3}
 SESSION_ID = OpenApiParameter("session_id", str, OpenApiParameter.PATH, description="Session UUID")
 
 
-def _body(request) -> dict:
-    # DELETE and bodiless POSTs arrive with no data at all; treat that as an empty object.
-    return request.data if request.data else {}
+def _body(request):
+    # A bodiless DELETE or POST parses as an empty QueryDict or dict: an empty object. Any JSON
+    # body goes to the serializer as it is, so `null`, `[]`, `0` or `false` are 400s like `[1]`.
+    data = request.data
+    return {} if isinstance(data, QueryDict | dict) and not data else data
 
 
 class SessionCollectionView(APIView):

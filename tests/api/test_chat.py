@@ -109,7 +109,8 @@ def test_send_to_another_users_session_is_404(api, customer, other_user):
         {"message": "x" * 2001},
         {"message": "a\x00b"},
         {"message": 12},
-        {"message": "hi", "sessionId": "not-a-uuid"},
+        {"message": "hi", "sessionId": ""},
+        {"message": "hi", "sessionId": ["x"]},
     ],
 )
 def test_send_rejects_bad_input_and_opens_no_session(api, customer, body):
@@ -117,6 +118,22 @@ def test_send_rejects_bad_input_and_opens_no_session(api, customer, body):
     assert response.status_code == 400
     assert response.json()["error"]["code"] in {"validation_error", "message_too_long"}
     assert ChatMessage.objects.count() == 0 and ChatSession.objects.count() == 0
+
+
+def test_a_malformed_session_id_is_404_like_an_unknown_one(api, customer):
+    # As in the path and X-Session-ID: nothing tells a malformed id from one that exists.
+    sent = api.post(
+        "/api/chat/message",
+        {"message": "hi", "sessionId": "not-a-uuid"},
+        format="json",
+        **bearer(customer),
+    )
+    history = api.get("/api/chat/history?sessionId=not-a-uuid", **bearer(customer))
+
+    for response in (sent, history):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "session_not_found"
+    assert ChatSession.objects.count() == 0
 
 
 def test_message_over_2000_characters_names_the_limit(api, customer):

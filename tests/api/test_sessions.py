@@ -85,6 +85,24 @@ def test_create_rejects_bad_input(api, user, body):
     assert ChatSession.objects.count() == 0
 
 
+@pytest.mark.parametrize("raw", ["null", "[]", "0", "false", '""'])
+@pytest.mark.parametrize("action", ["create", "end", "resolve"])
+def test_a_json_body_that_is_not_an_object_is_refused(api, user, session, raw, action):
+    # Only an absent body stands for an empty object; JSON that is not an object is a 400
+    # whether or not it happens to be falsy.
+    method, path = {
+        "create": ("post", "/api/sessions"),
+        "end": ("delete", f"/api/sessions/{session.pk}"),
+        "resolve": ("post", f"/api/sessions/{session.pk}/resolve"),
+    }[action]
+
+    response = getattr(api, method)(path, raw, content_type="application/json", **bearer(user))
+
+    assert response.status_code == 400 and error_code(response) == "validation_error"
+    session.refresh_from_db()
+    assert session.status == "active" and ChatSession.objects.count() == 1
+
+
 def test_mass_assignment_of_status_is_ignored(api, user):
     response = api.post(
         "/api/sessions",
@@ -283,6 +301,19 @@ def test_unknown_paths_and_methods_use_the_error_body(api, user):
     wrong_method = api.put("/api/sessions", {}, format="json", **bearer(user))
     assert wrong_method.status_code == 405 and error_code(wrong_method) == "method_not_allowed"
     assert ChatMessage.objects.count() == 0
+
+
+def test_metadata_is_limited_in_bytes_not_characters(api, user):
+    # 3,000 emoji are 3,000 characters but 12,000 bytes of UTF-8: over the 8 KiB cap.
+    emoji = {"note": "\U0001f600" * 3000}
+    ascii_ = {"note": "x" * 3000}
+
+    too_big = api.post("/api/sessions", {"metadata": emoji}, format="json", **bearer(user))
+    fits = api.post("/api/sessions", {"metadata": ascii_}, format="json", **bearer(user))
+
+    assert too_big.status_code == 400 and error_code(too_big) == "validation_error"
+    assert fits.status_code == 201
+    assert ChatSession.objects.count() == 1
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,23 @@ def test_resent_client_message_id_returns_the_stored_turn(user, session, respond
     assert ChatSession.objects.get(pk=session.pk).message_count == 2
 
 
+def test_a_replayed_hand_off_turn_returns_no_reply_after_staff_answered(user, staff_user, session):
+    # The send was handed to a person and stored no reply; the person's answer follows it and
+    # names it as parent, but it is not what the send returned, so a replay must not say so.
+    def quiet(*, session, content, message_type):
+        session.status = SessionStatus.PENDING
+        return ReplyDraft(content=None)
+
+    sent = dict(actor=user, session_id=session.pk, content="help", client_message_id="c-9")
+    first = message_send(**sent, responder=quiet)
+    answer = message_staff_reply(actor=staff_user, session_id=session.pk, content="Carol here")
+    again = message_send(**sent, responder=quiet)
+
+    assert first.reply is None
+    assert answer.sequence_number == first.message.sequence_number + 1
+    assert again.replayed and again.message.pk == first.message.pk and again.reply is None
+
+
 def test_reused_client_message_id_with_other_content_is_a_conflict(user, session, responder):
     message_send(
         actor=user,

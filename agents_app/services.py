@@ -1,6 +1,7 @@
 """Every change to bank data: atomic, checked against the owner, and audited in the same
 transaction."""
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
@@ -52,6 +53,15 @@ def _clean_text(raw, *, field: str, max_length: int) -> str:
     return raw.strip()[:max_length]
 
 
+def _clean_key(raw, *, field: str, max_length: int) -> str:
+    """An identifier: stored and compared exactly as given, so refused rather than trimmed."""
+    if not isinstance(raw, str) or unstorable_text(raw) or len(raw) > max_length:
+        raise ValidationFailed(
+            f"{field} must be text of at most {max_length} characters", details={"field": field}
+        )
+    return raw
+
+
 def transfer_create(
     *,
     actor: str,
@@ -68,6 +78,8 @@ def transfer_create(
     amount = parse_amount(amount)
     payee = _clean_text(payee, field="payee", max_length=100)
     reference = _clean_text(reference, field="reference", max_length=140)
+    if idempotency_key is not None:
+        idempotency_key = _clean_key(idempotency_key, field="idempotency_key", max_length=200)
     to_id = None
     if to_account_id is not None:
         to_id = parse_uuid(to_account_id)
@@ -205,6 +217,8 @@ def card_set_status(*, actor: str, user_id: str, blocked: bool, card_id=None, la
     """Block or unblock one of the user's cards (idempotent), with an audit record."""
     if card_id is None and not last4:
         raise ValidationFailed("which card? give its id or last four digits")
+    if last4 is not None and not (isinstance(last4, str) and re.fullmatch(r"[0-9]{4}", last4)):
+        raise ValidationFailed("last4 must be four digits", details={"field": "last4"})
     card = card_for_user(user_id=user_id, card_id=card_id, last4=last4)
     card = Card.objects.select_for_update().get(pk=card.pk)
     wanted = CardStatus.BLOCKED if blocked else CardStatus.ACTIVE

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from agents_app.demo_data import seed_demo
-from agents_app.models import Account, Transfer
-from agents_app.services import transfer_create
+from agents_app.models import Account, Card, Transfer
+from agents_app.services import card_set_status, transfer_create
 from chatbackend.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,24 @@ def test_texts_postgres_cannot_store_are_field_errors(accounts, field):
     with pytest.raises(ValidationFailed) as refused:
         send(accounts, **{field: "Bob\x00Smith"})
     assert refused.value.details == {"field": field}
+
+
+@pytest.mark.parametrize("key", ["key\x00one", "\ud800", "k" * 201, 12])
+def test_bad_idempotency_keys_are_field_errors(accounts, key):
+    with pytest.raises(ValidationFailed) as refused:
+        send(accounts, idempotency_key=key)
+    assert refused.value.details == {"field": "idempotency_key"}
+    assert not Transfer.objects.exists()
+
+
+@pytest.mark.parametrize("last4", ["12\x0034", "12345", "123", "abcd", 1234])
+def test_a_card_named_by_anything_but_four_digits_is_a_field_error(accounts, last4):
+    card = Card.objects.filter(user_id="alice").first()
+    with pytest.raises(ValidationFailed) as refused:
+        card_set_status(actor="test:alice", user_id="alice", blocked=True, last4=last4)
+    assert refused.value.details == {"field": "last4"}
+    card.refresh_from_db()
+    assert card.status == "active"
 
 
 def test_idempotency_keys_belong_to_each_user(accounts):

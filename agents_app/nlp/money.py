@@ -107,7 +107,16 @@ _BEFORE_NOUN = re.compile(
 )
 
 
+# "1.999" is 1999 where "." groups thousands and 1.999 where it is the decimal point, which no
+# currency has three places of; "0.001" / "0,001" is no amount in either reading. Guessing moves
+# the wrong sum (a confirmation would show $1,999.00 for "send 1.999"), so such numbers are not
+# taken as money at all and the banking agent asks for the amount. "1,200" stays 1,200.
+_AMBIGUOUS = re.compile(r"\d{1,3}\.\d{3}|0[,.\u00a0\u202f']\d{3}.*")
+
+
 def _decimal(number: str, multiplier: str | None) -> str | None:
+    if _AMBIGUOUS.fullmatch(number):
+        return None
     amount = parse_number(number)
     if amount is None:
         return None

@@ -79,6 +79,23 @@ def test_counts_times_days_and_card_digits_are_not_money(agent, text):
     assert values(agent.analyze(text), "money") == []
 
 
+@pytest.mark.parametrize(
+    "text", ["send 1.999 to savings", "transfer 0.001 to savings", "it was 12.345 dollars"]
+)
+def test_amounts_that_read_two_ways_are_not_guessed(agent, text):
+    # 1.999 is 1,999 or 1.999 depending on the country, and no currency has three decimals:
+    # the banking agent asks for the amount instead of confirming a sum the user never meant.
+    assert values(agent.analyze(text), "money") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("send 1,200 to savings", "1200.00"), ("it cost €1.200.000", "1200000.00")],
+)
+def test_unambiguous_thousands_are_still_read(agent, text, amount):
+    assert [v["amount"] for v in values(agent.analyze(text), "money")] == [amount]
+
+
 # --- dates and periods -----------------------------------------------------------------------
 
 

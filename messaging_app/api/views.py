@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatbackend.schema import ERROR_RESPONSES, InputSerializer
+from chatbackend.schema import ERROR_RESPONSES
 from messaging_app.api.serializers import SendInput, TurnOutput, turn_json
 from messaging_app.selectors import history_page
 from messaging_app.services import chat_message_send
@@ -63,7 +63,7 @@ class ChatMessageView(APIView):
             )
         ],
         request=SendInput,
-        responses={200: TurnOutput, **ERROR_RESPONSES(400, 401, 404, 409, 429, 503)},
+        responses={200: TurnOutput, **ERROR_RESPONSES(400, 401, 403, 404, 409, 429, 503)},
         examples=[
             OpenApiExample(
                 "send",
@@ -77,20 +77,15 @@ class ChatMessageView(APIView):
         return send_response(request, request.headers.get("X-Session-ID"))
 
 
-class ChatHistoryQuery(InputSerializer):
+class ChatHistoryQuery(HistoryQuery):
     # A malformed id is a 404 like an unknown one, as in /api/sessions/{id}/history.
-    sessionId = serializers.CharField()
+    sessionId = serializers.CharField(help_text="Session UUID")
 
 
 class ChatHistoryView(APIView):
     @extend_schema(
         tags=["chat"],
-        parameters=[
-            OpenApiParameter("sessionId", str, OpenApiParameter.QUERY, required=True),
-            OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False),
-            OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False),
-            OpenApiParameter("afterSeq", int, OpenApiParameter.QUERY, required=False),
-        ],
+        parameters=[ChatHistoryQuery],
         responses={200: HistoryOutput, **ERROR_RESPONSES(400, 401, 404)},
         summary="A session's history (same as /api/sessions/{id}/history)",
     )

@@ -4,13 +4,14 @@ from rest_framework import serializers
 
 from chatbackend.schema import InputSerializer
 from messaging_app.api.serializers import MessageOutput
+from sessions_app.models import SessionStatus
 from sessions_app.selectors import SESSION_LIST_KINDS
 
 
 class SessionOutput(serializers.Serializer):
     sessionId = serializers.UUIDField(source="session_id")
     userId = serializers.CharField(source="user_id")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
     isActive = serializers.BooleanField(source="is_active")
     isResolved = serializers.BooleanField(source="is_resolved")
     lastActivity = serializers.DateTimeField(source="last_activity")
@@ -72,6 +73,6 @@ class ResumeOutput(serializers.Serializer):
 
 class SessionListOutput(serializers.Serializer):
     userId = serializers.CharField()
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=SESSION_LIST_KINDS)
     count = serializers.IntegerField()
     sessions = SessionWithMessagesOutput(many=True)

@@ -133,7 +133,7 @@ class SessionMessagesView(APIView):
         tags=["chat"],
         parameters=[SESSION_ID],
         request=SendInput,
-        responses={200: TurnOutput, **ERROR_RESPONSES(400, 401, 404, 409, 429, 503)},
+        responses={200: TurnOutput, **ERROR_RESPONSES(400, 401, 403, 404, 409, 429, 503)},
         examples=[
             OpenApiExample(
                 "send",

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from chatbackend.errors import Conflict, PermissionDenied, ValidationFailed
 from chatbackend.validation import clean_json_object
+from messaging_app.models import ChatMessage
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.selectors import can_act_for, session_get, user_exists
 
@@ -55,14 +56,18 @@ def session_end(*, actor, session_id, reason: str | None = None) -> ChatSession:
     session = session_get(actor=actor, session_id=session_id, for_update=True)
     if session.status == SessionStatus.TERMINATED:
         raise Conflict("Session already ended", code="session_closed")
-    now = timezone.now()
-    session.status = SessionStatus.TERMINATED
-    session.is_active = False
-    session.ended_at = now
-    session.ended_reason = (reason or "user_request")[:255]
+    terminate(session, timezone.now(), reason or "user_request")
     session.save(update_fields=["status", "is_active", "ended_at", "ended_reason", "updated_at"])
     _announce(session)
     return session
+
+
+def terminate(session: ChatSession, now: datetime, reason: str) -> None:
+    """End a session for good (caller holds the lock and saves): inactive, `terminated`."""
+    session.status = SessionStatus.TERMINATED
+    session.is_active = False
+    session.ended_at = now
+    session.ended_reason = reason[:255]
 
 
 @transaction.atomic
@@ -157,3 +162,56 @@ def sessions_expire_idle(*, now: datetime | None = None) -> int:
     for session in idle:
         _announce(session)
     return len(idle)
+
+
+# What a deleted account's sessions are re-keyed to. Usernames can never contain ':' (Django's
+# username validator refuses it, and sessions_app.signals refuses it for any save), so no
+# account, present or future, can reach a retired session; staff still can, for audit.
+RETIRED_USER_PREFIX = "deleted:"
+
+
+def retired_user_id(user_pk) -> str:
+    return f"{RETIRED_USER_PREFIX}{user_pk}"
+
+
+@transaction.atomic
+def sessions_retire_user(*, user_id: str, user_pk) -> int:
+    """A deleted account's sessions: the open ones end, all are re-keyed out of reach.
+
+    They are kept, not deleted (a bank keeps its conversations for audit), but a new account
+    with the same username must never see them. Their messages carry the user id too (the
+    clientMessageId replay matches on it), so they move with them. Returns how many sessions.
+    """
+    now = timezone.now()
+    tombstone = retired_user_id(user_pk)
+    # The locks wait for any turn in flight, so its messages are committed (and re-keyed
+    # below) before the sessions move; a turn that starts later no longer finds the session.
+    sessions = list(ChatSession.objects.select_for_update().filter(user_id=user_id))
+    ended = []
+    for session in sessions:
+        if not session.is_closed:
+            terminate(session, now, "account_deleted")
+            ended.append(session)
+        session.user_id = tombstone
+        # Who it was, for the auditors: the account row (and so the username) is gone.
+        session.security = {
+            **(session.security or {}),
+            "retired": {"formerUserId": user_id, "at": now.isoformat()},
+        }
+        session.updated_at = now
+    ChatSession.objects.bulk_update(
+        sessions,
+        ["user_id", "status", "is_active", "ended_at", "ended_reason", "security", "updated_at"],
+    )
+    ChatMessage.objects.filter(user_id=user_id).update(user_id=tombstone)
+    for session in ended:
+        _announce(session)
+    return len(sessions)
+
+
+@transaction.atomic
+def sessions_move_user(*, old_user_id: str, new_user_id: str) -> int:
+    """A renamed account keeps its sessions (and their messages); returns how many moved."""
+    moved = ChatSession.objects.filter(user_id=old_user_id).update(user_id=new_user_id)
+    ChatMessage.objects.filter(user_id=old_user_id).update(user_id=new_user_id)
+    return moved

@@ -23,7 +23,9 @@ class ChatSession(models.Model):
     """The seed's `chat_sessions` table, column for column; defaults live in the database too."""
 
     session_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user_id = models.CharField(max_length=100)
+    # 150, not the seed's 100: it holds a Django username, which may be 150 characters
+    # (docs/decisions.md).
+    user_id = models.CharField(max_length=150)
     is_active = models.BooleanField(default=True, db_default=True)
     is_resolved = models.BooleanField(default=False, db_default=False)
     status = models.CharField(

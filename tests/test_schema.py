@@ -10,7 +10,8 @@ from tests.support import migrate
 
 SEED_SESSION_COLUMNS = {
     "session_id": "uuid",
-    "user_id": "character varying(100)",
+    # Wider than the seed's 100: a Django username may be 150 characters (docs/decisions.md).
+    "user_id": "character varying(150)",
     "is_active": "boolean",
     "is_resolved": "boolean",
     "status": "character varying(50)",

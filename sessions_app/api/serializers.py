@@ -31,7 +31,7 @@ class SessionWithMessagesOutput(SessionOutput):
 
 
 class SessionCreateInput(InputSerializer):
-    userId = serializers.CharField(required=False, max_length=100)
+    userId = serializers.CharField(required=False, max_length=150)  # a Django username
     metadata = serializers.DictField(required=False)
 
 

@@ -21,7 +21,7 @@ class Account(models.Model):
     go down to `-credit_limit`; other accounts may not go below zero."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user_id = models.CharField(max_length=100)  # the chat user id (username), as in chat_sessions
+    user_id = models.CharField(max_length=150)  # the chat user id (username), as in chat_sessions
     account_type = models.CharField(max_length=20, choices=AccountType.choices)
     name = models.CharField(max_length=100)
     number_last4 = models.CharField(max_length=4)
@@ -56,7 +56,7 @@ class CardStatus(models.TextChoices):
 
 class Card(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user_id = models.CharField(max_length=100)
+    user_id = models.CharField(max_length=150)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="cards")
     card_type = models.CharField(max_length=10, choices=[("debit", "debit"), ("credit", "credit")])
     last4 = models.CharField(max_length=4)
@@ -77,7 +77,7 @@ class Transfer(models.Model):
     """Money moved from one of the user's accounts to another account or an outside payee."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user_id = models.CharField(max_length=100)
+    user_id = models.CharField(max_length=150)
     from_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     to_account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="+", null=True, blank=True
@@ -135,8 +135,9 @@ class AuditRecord(models.Model):
     """Every banking state change, written in the same transaction as the change itself."""
 
     id = models.BigAutoField(primary_key=True)
-    actor = models.CharField(max_length=150)  # who asked: a user id, "staff:<name>", "mcp:<user>"
-    user_id = models.CharField(max_length=100)  # whose data changed
+    # who asked: a user id, "staff:<name>", "mcp:<user>" (a username is up to 150 characters)
+    actor = models.CharField(max_length=160)
+    user_id = models.CharField(max_length=150)  # whose data changed
     action = models.CharField(max_length=50)
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=64)

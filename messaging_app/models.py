@@ -26,7 +26,7 @@ class ChatMessage(models.Model):
         related_name="messages",
         db_index=False,  # idx_chat_message_session (session_id, sequence_number) covers it
     )
-    user_id = models.CharField(max_length=100)
+    user_id = models.CharField(max_length=150)  # a Django username (docs/decisions.md)
     direction = models.CharField(max_length=20, choices=Direction.choices)
     content = models.TextField()
     message_type = models.CharField(max_length=50, default="text", db_default="text")

@@ -164,18 +164,8 @@ def sessions_expire_idle(*, now: datetime | None = None) -> int:
     return len(idle)
 
 
-# What a deleted account's sessions are re-keyed to. Usernames can never contain ':' (Django's
-# username validator refuses it, and sessions_app.signals refuses it for any save), so no
-# account, present or future, can reach a retired session; staff still can, for audit.
-RETIRED_USER_PREFIX = "deleted:"
-
-
-def retired_user_id(user_pk) -> str:
-    return f"{RETIRED_USER_PREFIX}{user_pk}"
-
-
 @transaction.atomic
-def sessions_retire_user(*, user_id: str, user_pk) -> int:
+def sessions_retire_user(*, user_id: str, tombstone: str) -> int:
     """A deleted account's sessions: the open ones end, all are re-keyed out of reach.
 
     They are kept, not deleted (a bank keeps its conversations for audit), but a new account
@@ -183,7 +173,6 @@ def sessions_retire_user(*, user_id: str, user_pk) -> int:
     clientMessageId replay matches on it), so they move with them. Returns how many sessions.
     """
     now = timezone.now()
-    tombstone = retired_user_id(user_pk)
     # The locks wait for any turn in flight, so its messages are committed (and re-keyed
     # below) before the sessions move; a turn that starts later no longer finds the session.
     sessions = list(ChatSession.objects.select_for_update().filter(user_id=user_id))

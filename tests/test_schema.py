@@ -32,7 +32,7 @@ SEED_SESSION_COLUMNS = {
 SEED_MESSAGE_COLUMNS = {
     "message_id": "uuid",
     "session_id": "uuid",
-    "user_id": "character varying(100)",
+    "user_id": "character varying(150)",  # as chat_sessions.user_id
     "direction": "character varying(20)",
     "content": "text",
     "message_type": "character varying(50)",

@@ -32,12 +32,10 @@ def test_staff_open_a_session_for_the_longest_username(api, long_named, staff_us
     assert created.json()["userId"] == LONGEST
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chat_messages.user_id is still varchar(100): messaging_app must widen it too; "
-    "remove this mark when it does",
-)
 def test_the_longest_username_can_send_a_message(api, long_named):
     created = api.post("/api/sessions", {}, format="json", **bearer(long_named))
     session_id = created.json()["sessionId"]
-    message_send(actor=long_named, session_id=session_id, content="hi", responder=echo_responder)
+    turn = message_send(
+        actor=long_named, session_id=session_id, content="hi", responder=echo_responder
+    )
+    assert turn.message.user_id == LONGEST and turn.reply.user_id == LONGEST

@@ -71,11 +71,11 @@ def throwaway_postgres():
     pg.destroy()
 
 
-def test_health_follows_a_database_outage_without_restart(throwaway_postgres):
+def test_health_follows_a_database_outage_without_restart(throwaway_postgres, settings):
     server = LiveServer(
         {
             "DATABASE_URL": throwaway_postgres.url,
-            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "REDIS_URL": settings.REDIS_URL,
             "DB_POOL_TIMEOUT": "3",
             "DB_CONNECTION_TIMEOUT": "2000",
         }

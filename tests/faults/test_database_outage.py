@@ -14,7 +14,7 @@ from tests.support import LiveServer, ThrowawayPostgres, make_user_in, migrate
 
 
 @pytest.fixture
-def outage_stack():
+def outage_stack(settings):
     pg = ThrowawayPostgres().init()
     pg.start()
     migrate(pg.url)
@@ -22,7 +22,7 @@ def outage_stack():
     server = LiveServer(
         {
             "DATABASE_URL": pg.url,
-            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "REDIS_URL": settings.REDIS_URL,
             "DB_POOL_TIMEOUT": "2",
             "DB_CONNECTION_TIMEOUT": "1000",
             "CHAT_MESSAGE_RATE": "",  # this test is about the database, not the limit

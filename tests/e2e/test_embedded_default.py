@@ -90,7 +90,7 @@ def _embedded_env(port: int, logs: Path) -> dict[str, str]:
 
 @pytest.fixture
 def embedded_server(tmp_path):
-    """`make run` on a free port in a temporary project copy; yields (base url, project dir)."""
+    """`make run` on a free port in a temporary project copy: (base url, process, its log)."""
     project = _project_copy(tmp_path / "project")
     port = free_port()
     env = _embedded_env(port, tmp_path / "logs")

@@ -50,8 +50,10 @@ run-daphne: install model
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatbackend.asgi:application
 
+# Checks (and starts, when they are local and stopped) the servers the tests will use.
 services:
-	@scripts/ensure_services.sh
+	@TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
+	  scripts/ensure_services.sh
 
 # Debian's Chromium, for the real-browser test of the chat page (Playwright drives it).
 browser:
@@ -78,7 +80,7 @@ schema-check: install
 	  (echo "openapi.yaml is stale: run 'make schema' and commit it" >&2; exit 1)
 
 test: install model services browser lint migrations-check schema-check $(JS_DEPS)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(BIN)/pytest
 
 # Measures the whole stack on PostgreSQL and Redis and writes bench/results/latest.md.
 bench: install model services

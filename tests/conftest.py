@@ -28,10 +28,10 @@ def close_connection_pools(django_db_setup, django_db_blocker):
     # the test database from being dropped; end them from a connection of our own.
     import psycopg
 
+    from tests.support import libpq_params
+
     db = connections["default"].settings_dict
-    with psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True
-    ) as admin:
+    with psycopg.connect(**libpq_params(db, dbname="postgres"), autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = %s AND pid <> pg_backend_pid()",

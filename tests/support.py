@@ -209,6 +209,50 @@ def make_user_in(database_url: str, username: str, password: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+# Entries of a Django OPTIONS dict that are Django's own, not libpq connection parameters.
+_DJANGO_ONLY_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
+
+
+def libpq_params(db: dict, dbname: str | None = None) -> dict[str, str]:
+    """psycopg.connect() keywords for the server a Django DATABASES entry describes.
+
+    Everything the settings carry (password, sslmode, connect_timeout, ...) goes along, so a
+    TEST_DATABASE_URL with a password or options works for helpers as it does for Django.
+    `dbname` replaces the entry's NAME (another database on the same server).
+    """
+    params = {
+        "host": db.get("HOST"),
+        "port": db.get("PORT"),
+        "user": db.get("USER"),
+        "password": db.get("PASSWORD"),
+        "dbname": dbname or db["NAME"],
+    }
+    for key, value in (db.get("OPTIONS") or {}).items():
+        if key not in _DJANGO_ONLY_OPTIONS and isinstance(value, str | int | float):
+            params[key] = value
+    return {key: str(value) for key, value in params.items() if value not in (None, "")}
+
+
+def database_url(db: dict, dbname: str | None = None) -> str:
+    """A postgres:// URL (as DATABASE_URL takes) for a Django DATABASES entry, see libpq_params."""
+    from urllib.parse import quote, urlencode
+
+    params = libpq_params(db, dbname)
+    auth = quote(params.pop("user", ""), safe="")
+    if "password" in params:
+        auth += ":" + quote(params.pop("password"), safe="")
+    host = params.pop("host", "")
+    if host.startswith("/"):  # a socket directory: libpq takes it as a parameter
+        params["host"], host = host, ""
+    elif ":" in host:  # IPv6
+        host = f"[{host}]"
+    port = params.pop("port", "")
+    name = quote(params.pop("dbname"), safe="")
+    netloc = (f"{auth}@" if auth else "") + host + (f":{port}" if port else "")
+    url = f"postgres://{netloc}/{name}"
+    return f"{url}?{urlencode(params)}" if params else url
+
+
 def live_env(**extra: str) -> dict[str, str]:
     """Environment for a live server on the pytest test database and the shared Redis.
 
@@ -218,9 +262,8 @@ def live_env(**extra: str) -> dict[str, str]:
 
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
     return {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "REDIS_URL": settings.REDIS_URL,
         # Rate-limit counters of this test's servers only (shared between the servers started
         # with this env): logins by other tests in the same minute must not count here.

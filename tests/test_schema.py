@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.support import migrate
+from tests.support import database_url, libpq_params, migrate
 
 SEED_SESSION_COLUMNS = {
     "session_id": "uuid",
@@ -61,17 +61,18 @@ SEED_INDEXES = {
 @pytest.fixture(scope="module")
 def fresh_db():
     """An empty database migrated from nothing by `manage.py migrate`."""
+    # The test server exactly as configured (password and options too), another database.
     base = settings.DATABASES["default"]
-    server = f"postgres://{base['USER']}@{base['HOST']}:{base['PORT']}"
     name = f"schema_probe_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+    admin_params = libpq_params(base, dbname="postgres")
+    with psycopg.connect(**admin_params, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        migrate(f"{server}/{name}")
-        with psycopg.connect(f"{server}/{name}") as conn:
+        migrate(database_url(base, dbname=name))
+        with psycopg.connect(**libpq_params(base, dbname=name)) as conn:
             yield conn
     finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        with psycopg.connect(**admin_params, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

@@ -6,13 +6,17 @@ import os
 import subprocess
 import sys
 
-from tests.support import ROOT
+from tests.support import ROOT, database_url
 
 
-def test_the_quick_bench_runs_every_phase_and_writes_a_report(tmp_path):
+def test_the_quick_bench_runs_every_phase_and_writes_a_report(tmp_path, settings):
     report, figures = tmp_path / "quick.md", tmp_path / "quick.json"
     env = {
         **os.environ,
+        # The servers this test run was given (TEST_DATABASE_URL, TEST_REDIS_URL), not the
+        # bench's localhost defaults; bench.run creates its database next to `postgres`.
+        "BENCH_DATABASE_URL": database_url(settings.DATABASES["default"], dbname="postgres"),
+        "BENCH_REDIS_URL": settings.REDIS_URL,
         # Its own database and Redis prefix: never the tests' database, nor a running bench's.
         "BENCH_DATABASE_NAME": "chatbench_smoke",
     }

@@ -14,7 +14,7 @@ from tests.support import LiveServer, ThrowawayPostgres, make_user_in, migrate
 
 
 @pytest.fixture
-def outage_stack():
+def outage_stack(settings):
     pg = ThrowawayPostgres().init()
     pg.start()
     migrate(pg.url)
@@ -22,7 +22,7 @@ def outage_stack():
     server = LiveServer(
         {
             "DATABASE_URL": pg.url,
-            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "REDIS_URL": settings.REDIS_URL,
             "DB_POOL_TIMEOUT": "2",
             "DB_CONNECTION_TIMEOUT": "1000",
             "CHAT_MESSAGE_RATE": "",  # this test is about the database, not the limit
@@ -95,6 +95,16 @@ async def ws_sender(server, token, session_id, sender: Sender, stop: asyncio.Eve
             await asyncio.sleep(0.02)
 
 
+async def wait_for_status(http, path: str, expected: int, timeout: float = 60) -> httpx.Response:
+    """The first answer to `path` with `expected` status, or the last one at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await http.get(path)
+        if response.status_code == expected or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.2)
+
+
 async def test_database_outage_mid_traffic(outage_stack):
     pg, server, token = outage_stack
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
@@ -111,8 +121,9 @@ async def test_database_outage_mid_traffic(outage_stack):
             await asyncio.sleep(0.1)
         before_outage = len(sender.acked)
         await asyncio.to_thread(pg.stop)
-        await asyncio.sleep(3)
-        health = await http.get("/health")
+        # However long the server takes to notice (pool and connect timeouts, a busy machine),
+        # /health must come to say so; the deadline only bounds a server that never does.
+        health = await wait_for_status(http, "/health", 503)
         assert health.status_code == 503 and health.json()["status"] == "unhealthy"
         await asyncio.to_thread(pg.start)
         deadline = time.monotonic() + 30

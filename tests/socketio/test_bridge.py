@@ -41,9 +41,11 @@ async def test_a_native_websocket_message_reaches_a_socketio_client(user, chat_s
 
     first = await watcher.next("chat:message")
     second = await watcher.next("chat:message")
-    assert first == {"sessionId": session_id, "message": first["message"]}
+    assert set(first) == {"sessionId", "message"} and first["sessionId"] == session_id
     assert first["message"]["content"] == "from ws"
     assert first["message"]["message_id"] == ack["messageId"]
+    assert first["message"]["session_id"] == session_id
+    assert (first["message"]["sequence_number"], first["message"]["direction"]) == (1, "incoming")
     assert second["message"]["sequence_number"] == 2
     assert second["message"]["direction"] == "outgoing"
 

@@ -6,6 +6,7 @@ after commit, through the session's channel-layer group.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -49,19 +50,41 @@ CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
 
 
+# What the servers raise on a send to a client that has already gone (uvicorn's
+# ClientDisconnected is an OSError; so are the resets a half-closed transport gives).
+CLIENT_GONE = (OSError,)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        login = self.scope.get("login")
-        self.user = login.user if login else None
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = None
         self.joined: set[str] = set()
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
         self.token_expiry: asyncio.Task | None = None
         self.inbound = shutdown.Inbound()
+        self.closed = False  # no frame can reach the client any more (see send_event)
+        self.opened = False  # counted by socket_opened(), so release() must count it off
+        self.released = False
+
+    async def __call__(self, scope, receive, send):
+        # Channels calls disconnect() only for a websocket.disconnect it gets to dispatch: a
+        # handler that raised would leave the socket counted open, its channel in every
+        # session group and its timers running, for the life of the process.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
+
+    async def connect(self):
+        login = self.scope.get("login")
+        self.user = login.user if login else None
         # Tracked before the handshake completes: a SIGTERM that arrives as soon as the client
         # is connected must already find the drain handler (else the server closes with 1012).
         shutdown.track(self)
         await self.accept()
+        self.opened = True
         socket_opened()
         if self.scope.get("token_given") and self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -70,13 +93,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             self._close_at_expiry(login)
 
+    async def websocket_disconnect(self, message):
+        self.closed = True  # the client is gone: whatever still runs must not write to it
+        await super().websocket_disconnect(message)
+
+    async def close(self, code=None, reason=None):
+        if self.closed:
+            return  # a second close (expiry during a drain, say) is an ASGI protocol error
+        self.closed = True
+        with contextlib.suppress(*CLIENT_GONE):  # already gone: nothing left to close
+            await super().close(code=code, reason=reason)
+
     async def disconnect(self, code):
-        socket_closed()
+        await self.release()
+
+    async def release(self):
+        """Everything the socket holds, given back once (disconnect, or the consumer ending any
+        other way): its place in /health's count, its drain, its timers, its groups."""
+        if self.released:
+            return
+        self.released = True
+        self.closed = True
+        if self.opened:
+            socket_closed()
         shutdown.untrack(self)
         for task in [*self.typing_timers.values(), self.auth_deadline, self.token_expiry]:
             if task is not None:
                 task.cancel()
-        for session_id in self.joined:
+        for session_id in list(self.joined):
             try:
                 await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
             except Exception as exc:  # Redis gone: its groups expire by themselves
@@ -214,8 +258,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     }
 
     async def join(self, session_id: str):
-        if session_id in self.joined:
-            return
+        if session_id in self.joined or self.closed:
+            return  # a turn that outlived its client: nobody left to send its events to
         try:
             await self.channel_layer.group_add(session_group(session_id), self.channel_name)
         except Exception as exc:  # fan-out degraded; sends and catch-up still work
@@ -249,7 +293,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- frames out ----------------------------------------------------------------------------
     async def send_event(self, event: str, data: dict):
-        await self.send(text_data=json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
+        """Send a frame, unless the client can no longer get one: a turn that outlives its
+        socket (tab closed, or closed here at token expiry) finishes and is stored, and its
+        answer is dropped instead of failing the handler (which would be reported as a bug
+        and keep Channels from ever calling disconnect())."""
+        if self.closed:
+            return
+        text = json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder)
+        try:
+            await self.send(text_data=text)
+        except CLIENT_GONE:
+            # The websocket.disconnect is on its way; disconnect() cleans up when it comes.
+            self.closed = True
 
     async def send_error(
         self,

@@ -46,6 +46,12 @@ def orm(func):
     return database_sync_to_async(func, thread_sensitive=False, executor=_orm_executor)
 
 
+def _not_json(name: str):
+    """json.loads takes NaN, Infinity and -Infinity; JSON does not, and a value read from a
+    frame must be one we can send back (pong echoes `ts`)."""
+    raise ValueError(f"{name} is not JSON")
+
+
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
 
@@ -163,7 +169,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes"
             )
         try:
-            frame = json.loads(text_data)
+            frame = json.loads(text_data, parse_constant=_not_json)
         except (ValueError, RecursionError):
             return await self.send_error("invalid_json", "Frame is not valid JSON")
         if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
@@ -299,7 +305,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         and keep Channels from ever calling disconnect())."""
         if self.closed:
             return
-        text = json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder)
+        # NaN and Infinity would go out as bare words no JSON parser takes: a ValueError here
+        # becomes internal_error instead (reporting_errors).
+        text = json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder, allow_nan=False)
         try:
             await self.send(text_data=text)
         except CLIENT_GONE:

@@ -3,6 +3,7 @@ router) with the channel layer on Redis."""
 
 import asyncio
 import json
+import math
 from datetime import timedelta
 
 import pytest
@@ -206,6 +207,9 @@ async def test_another_users_session_is_refused(user, other_user, use_echo):
         ),
         ('{"event": "chat:history", "data": {"sessionId": "nope"}}', "session_not_found"),
         ("[" * 5000 + "]" * 5000, "invalid_json"),
+        # Python's json takes these, JSON does not (and a pong echoing one would not be JSON).
+        ('{"event": "ping", "data": {"ts": NaN}}', "invalid_json"),
+        ('{"event": "ping", "data": {"ts": -Infinity}}', "invalid_json"),
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_stays_open(user, use_echo, frame, code):
@@ -216,6 +220,18 @@ async def test_malformed_frames_get_an_error_and_the_socket_stays_open(user, use
     await ws.send_json_to({"event": "ping", "data": {}})
     assert (await receive_event(ws))["event"] == "pong"
     assert await sync_to_async(ChatMessage.objects.count)() == 0
+    await ws.disconnect()
+
+
+async def test_a_value_json_cannot_carry_is_never_sent(user, monkeypatch):
+    monkeypatch.setattr(
+        "messaging_app.realtime.history", lambda user, data: {"sessionId": "s", "score": math.nan}
+    )
+    ws, _ = await connect(token=token_for(user))
+    await ws.send_json_to({"event": "chat:history", "data": {"sessionId": "s"}})
+    raw = await ws.receive_from(timeout=5)
+    frame = json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} sent"))
+    assert frame["event"] == "error" and frame["data"]["code"] == "internal_error"
     await ws.disconnect()
 
 

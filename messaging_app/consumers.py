@@ -123,9 +123,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.opened:
             socket_closed()
         shutdown.untrack(self)
+        typing_in = [sid for sid, timer in self.typing_timers.items() if not timer.done()]
         for task in [*self.typing_timers.values(), self.auth_deadline, self.token_expiry]:
             if task is not None:
                 task.cancel()
+        # The timers that would have said "stopped typing" go with the socket: say it now, or
+        # the others see this user typing until they reload.
+        for session_id in typing_in:
+            try:
+                await self._publish_typing(session_id, False)
+            except Exception as exc:  # best effort, like every typing event
+                logger.warning("typing stop on disconnect failed: %s", exc.__class__.__name__)
         for session_id in list(self.joined):
             try:
                 await self.channel_layer.group_discard(session_group(session_id), self.channel_name)

@@ -334,6 +334,24 @@ async def test_typing_reaches_others_and_stops_by_itself(user, settings):
     await watcher.disconnect()
 
 
+async def test_a_typist_who_disconnects_stops_typing_for_the_others(user, settings):
+    settings.WS_TYPING_TIMEOUT_SECONDS = 600  # so only the disconnect can stop it here
+    session = await sync_to_async(session_create)(actor=user)
+    typist, _ = await connect(token=token_for(user))
+    watcher, _ = await connect(token=token_for(user))
+    for ws in (typist, watcher):
+        await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
+        await receive_event(ws, "session:updated")
+    await typist.send_json_to(
+        {"event": "chat:typing", "data": {"sessionId": str(session.pk), "isTyping": True}}
+    )
+    assert (await receive_event(watcher, "chat:typing"))["data"]["isTyping"] is True
+    await typist.disconnect()  # the tab closes mid-sentence
+    stopped = await receive_event(watcher, "chat:typing")
+    assert stopped["data"] == {"sessionId": str(session.pk), "userId": "alice", "isTyping": False}
+    await watcher.disconnect()
+
+
 async def test_typing_needs_a_joined_session(user):
     ws, _ = await connect(token=token_for(user))
     await ws.send_json_to({"event": "chat:typing", "data": {"sessionId": "x", "isTyping": True}})

@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from chatbackend import shutdown
 from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.connections import socket_closed, socket_opened
-from chatbackend.errors import PermissionDenied, ValidationFailed
+from chatbackend.errors import PermissionDenied, ServiceUnavailable, ValidationFailed
 from messaging_app import realtime
 from messaging_app.events import publish_typing, session_group
 
@@ -218,6 +218,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._answer(body)
 
     async def _answer(self, body: dict):
+        # The turn is stored whether or not the join takes: answer it either way (a failed
+        # join is tried again by the next message or session:join).
         await self.join(body["sessionId"])
         await self.send_event("chat:ack", realtime.ack(body))
         body.pop("replayed")
@@ -228,7 +230,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, data: dict):
         session = await orm(realtime.join)(self.user, data)
-        await self.join(session["sessionId"])
+        if not await self.join(session["sessionId"]):
+            # Saying joined would leave the client waiting for events that never come.
+            raise ServiceUnavailable(
+                "Live updates cannot start right now; send session:join again shortly"
+            )
         await self.send_event("session:updated", {"session": session, "joined": True})
 
     async def on_typing(self, data: dict):
@@ -271,15 +277,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "ping": on_ping,
     }
 
-    async def join(self, session_id: str):
-        if session_id in self.joined or self.closed:
-            return  # a turn that outlived its client: nobody left to send its events to
+    async def join(self, session_id: str) -> bool:
+        """Receive the session's events from now on; False if the channel layer would not take
+        the join (it is not counted as joined, so the next join or message tries again)."""
+        if session_id in self.joined:
+            return True
+        if self.closed:
+            return False  # a turn that outlived its client: nobody left to send its events to
         try:
             await self.channel_layer.group_add(session_group(session_id), self.channel_name)
         except Exception as exc:  # fan-out degraded; sends and catch-up still work
             logger.warning("group_add failed: %s", exc.__class__.__name__)
-            return
+            return False
         self.joined.add(session_id)
+        return True
 
     # --- channel-layer events out --------------------------------------------------------------
     async def chat_messages(self, event):

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -332,6 +333,34 @@ async def test_typing_reaches_others_and_stops_by_itself(user, settings):
     assert await sync_to_async(ChatMessage.objects.count)() == 0
     await typist.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_join_the_channel_layer_refused_is_a_retryable_error(user, use_echo, monkeypatch):
+    session = await sync_to_async(session_create)(actor=user)
+    join = {"event": "session:join", "data": {"sessionId": str(session.pk)}}
+    layer = get_channel_layer()
+
+    async def redis_down(group, channel):
+        raise ConnectionError("Redis is down")
+
+    ws, _ = await connect(token=token_for(user))
+    with monkeypatch.context() as patch:
+        patch.setattr(layer, "group_add", redis_down)
+        await ws.send_json_to(join)
+        refused = await receive_event(ws)
+    assert refused["event"] == "error", "claimed joined without a group membership"
+    assert refused["data"] | {"message": ""} == {
+        "code": "service_unavailable",
+        "message": "",
+        "retryable": True,
+        "details": {},
+    }
+    # Not counted as joined, so joining again (Redis back) really joins.
+    await ws.send_json_to(join)
+    assert (await receive_event(ws))["data"]["joined"] is True
+    await sync_to_async(message_send)(actor=user, session_id=session.pk, content="from REST")
+    assert (await receive_event(ws, "chat:message"))["data"]["message"]["content"] == "from REST"
+    await ws.disconnect()
 
 
 async def test_a_typist_who_disconnects_stops_typing_for_the_others(user, settings):

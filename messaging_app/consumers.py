@@ -52,6 +52,13 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def rejoin_seconds(layer) -> float:
+    """How often a socket renews its group memberships. channels-redis drops a member
+    `group_expiry` seconds (a day by default) after its group_add, without a word: a socket
+    kept open by token renewal would simply stop receiving. Renewed well before that."""
+    return min(3600.0, getattr(layer, "group_expiry", 86400) / 4)
+
+
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
 
@@ -69,6 +76,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
         self.token_expiry: asyncio.Task | None = None
+        self.rejoining: asyncio.Task | None = None
         self.inbound = shutdown.Inbound()
         self.closed = False  # no frame can reach the client any more (see send_event)
         self.opened = False  # counted by socket_opened(), so release() must count it off
@@ -92,6 +100,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.opened = True
         socket_opened()
+        self.rejoining = asyncio.create_task(self._keep_joined())
         if self.scope.get("token_given") and self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
         elif self.user is None:
@@ -124,7 +133,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             socket_closed()
         shutdown.untrack(self)
         typing_in = [sid for sid, timer in self.typing_timers.items() if not timer.done()]
-        for task in [*self.typing_timers.values(), self.auth_deadline, self.token_expiry]:
+        tasks = [
+            *self.typing_timers.values(),
+            self.auth_deadline,
+            self.token_expiry,
+            self.rejoining,
+        ]
+        for task in tasks:
             if task is not None:
                 task.cancel()
         # The timers that would have said "stopped typing" go with the socket: say it now, or
@@ -291,6 +306,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return False
         self.joined.add(session_id)
         return True
+
+    async def _keep_joined(self):
+        interval = rejoin_seconds(self.channel_layer)
+        while True:
+            await asyncio.sleep(interval)
+            for session_id in list(self.joined):
+                group = session_group(session_id)
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                    if session_id not in self.joined:  # left while we were renewing it
+                        await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception as exc:  # Redis away: the layer restores joins when it is back
+                    logger.warning("group renewal failed: %s", exc.__class__.__name__)
+                    break
 
     # --- channel-layer events out --------------------------------------------------------------
     async def chat_messages(self, event):

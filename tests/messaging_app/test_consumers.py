@@ -2,6 +2,7 @@
 router) with the channel layer on Redis."""
 
 import asyncio
+import copy
 import json
 import math
 from datetime import timedelta
@@ -360,6 +361,23 @@ async def test_a_join_the_channel_layer_refused_is_a_retryable_error(user, use_e
     assert (await receive_event(ws))["data"]["joined"] is True
     await sync_to_async(message_send)(actor=user, session_id=session.pk, content="from REST")
     assert (await receive_event(ws, "chat:message"))["data"]["message"]["content"] == "from REST"
+    await ws.disconnect()
+
+
+async def test_a_socket_open_longer_than_group_expiry_keeps_receiving(user, use_echo, settings):
+    # channels-redis forgets a group member group_expiry seconds after it joined (a day by
+    # default): shortened here, as a socket kept open by token renewal would outlive it.
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["group_expiry"] = 1
+    settings.CHANNEL_LAYERS = layers
+    session = await sync_to_async(session_create)(actor=user)
+    ws, _ = await connect(token=token_for(user))
+    await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
+    await receive_event(ws, "session:updated")
+    await asyncio.sleep(2.5)  # past the join's expiry
+    await sync_to_async(message_send)(actor=user, session_id=session.pk, content="still here?")
+    pushed = await receive_event(ws, "chat:message")
+    assert pushed["data"]["message"]["content"] == "still here?"
     await ws.disconnect()
 
 

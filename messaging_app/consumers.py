@@ -222,10 +222,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         login = await orm(socket_login)(data.get("token"))
         if self.user is not None and login.user.pk != self.user.pk:
             raise PermissionDenied("This socket is signed in as another user")
+        renewing = self.user is not None
         self.user = login.user
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
         self._close_at_expiry(login)
+        if renewing:
+            # A renewal must not carry over joins the account no longer allows.
+            await self._recheck_joined()
         await self.send_event("auth:ok", {"userId": self.user.get_username()})
 
     async def on_message(self, data: dict):
@@ -307,6 +311,43 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined.add(session_id)
         return True
 
+    async def leave(self, session_id: str):
+        self.joined.discard(session_id)
+        timer = self.typing_timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+        try:
+            await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
+        except Exception as exc:  # Redis gone: deliveries are checked against self.joined
+            logger.warning("group_discard failed: %s", exc.__class__.__name__)
+
+    async def _recheck_joined(self) -> set[str]:
+        """Re-read the user and leave every joined session it may no longer see; the sessions
+        it still may. A deactivated account's socket is closed (4001)."""
+        try:
+            self.user, visible = await orm(realtime.visible_sessions)(self.user, self.joined)
+        except TokenRejected:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            visible = set()
+        for session_id in self.joined - visible:
+            await self.leave(session_id)
+        return visible
+
+    async def _may_deliver(self, session_id: str) -> bool:
+        """Whether a session event may reach this client now. Staff see other users' sessions
+        only while they are staff (and active): their deliveries re-read the account, so a flag
+        taken away stops the next event rather than the next frame the client happens to send.
+        Anyone else only ever joined their own sessions, which stay theirs."""
+        if session_id not in self.joined:
+            return False  # left while the event was on its way
+        if not self.user.is_staff:
+            return True
+        try:
+            return session_id in await self._recheck_joined()
+        except Exception as exc:  # database away: withhold rather than deliver unchecked
+            logger.warning("delivery check failed: %s", exc.__class__.__name__)
+            return False
+
     async def _keep_joined(self):
         interval = rejoin_seconds(self.channel_layer)
         while True:
@@ -325,16 +366,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_messages(self, event):
         if event.get("origin") == self.channel_name:
             return  # the sender already has chat:ack and chat:response
+        if not await self._may_deliver(event["sessionId"]):
+            return
         for message in event["messages"]:
             await self.send_event(
                 "chat:message", {"sessionId": event["sessionId"], "message": message}
             )
 
     async def session_updated(self, event):
+        if not await self._may_deliver(event["session"]["sessionId"]):
+            return
         await self.send_event("session:updated", {"session": event["session"]})
 
     async def chat_typing(self, event):
         if event.get("origin") == self.channel_name:
+            return
+        if not await self._may_deliver(event["sessionId"]):
             return
         await self.send_event(
             "chat:typing",

@@ -6,6 +6,7 @@ after commit, through the session's channel-layer group.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from chatbackend import shutdown
 from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.connections import socket_closed, socket_opened
-from chatbackend.errors import PermissionDenied, ValidationFailed
+from chatbackend.errors import PermissionDenied, ServiceUnavailable, ValidationFailed
 from messaging_app import realtime
 from messaging_app.events import publish_typing, session_group
 
@@ -45,24 +46,61 @@ def orm(func):
     return database_sync_to_async(func, thread_sensitive=False, executor=_orm_executor)
 
 
+def _not_json(name: str):
+    """json.loads takes NaN, Infinity and -Infinity; JSON does not, and a value read from a
+    frame must be one we can send back (pong echoes `ts`)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def rejoin_seconds(layer) -> float:
+    """How often a socket renews its group memberships. channels-redis drops a member
+    `group_expiry` seconds (a day by default) after its group_add, without a word: a socket
+    kept open by token renewal would simply stop receiving. Renewed well before that."""
+    return min(3600.0, getattr(layer, "group_expiry", 86400) / 4)
+
+
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_GOING_AWAY = 1001
 
 
+# What the servers raise on a send to a client that has already gone (uvicorn's
+# ClientDisconnected is an OSError; so are the resets a half-closed transport gives).
+CLIENT_GONE = (OSError,)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        login = self.scope.get("login")
-        self.user = login.user if login else None
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = None
         self.joined: set[str] = set()
         self.typing_timers: dict[str, asyncio.Task] = {}
         self.auth_deadline: asyncio.Task | None = None
         self.token_expiry: asyncio.Task | None = None
+        self.rejoining: asyncio.Task | None = None
         self.inbound = shutdown.Inbound()
+        self.closed = False  # no frame can reach the client any more (see send_event)
+        self.opened = False  # counted by socket_opened(), so release() must count it off
+        self.released = False
+
+    async def __call__(self, scope, receive, send):
+        # Channels calls disconnect() only for a websocket.disconnect it gets to dispatch: a
+        # handler that raised would leave the socket counted open, its channel in every
+        # session group and its timers running, for the life of the process.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
+
+    async def connect(self):
+        login = self.scope.get("login")
+        self.user = login.user if login else None
         # Tracked before the handshake completes: a SIGTERM that arrives as soon as the client
         # is connected must already find the drain handler (else the server closes with 1012).
         shutdown.track(self)
         await self.accept()
+        self.opened = True
         socket_opened()
+        self.rejoining = asyncio.create_task(self._keep_joined())
         if self.scope.get("token_given") and self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
         elif self.user is None:
@@ -70,13 +108,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             self._close_at_expiry(login)
 
+    async def websocket_disconnect(self, message):
+        self.closed = True  # the client is gone: whatever still runs must not write to it
+        await super().websocket_disconnect(message)
+
+    async def close(self, code=None, reason=None):
+        if self.closed:
+            return  # a second close (expiry during a drain, say) is an ASGI protocol error
+        self.closed = True
+        with contextlib.suppress(*CLIENT_GONE):  # already gone: nothing left to close
+            await super().close(code=code, reason=reason)
+
     async def disconnect(self, code):
-        socket_closed()
+        await self.release()
+
+    async def release(self):
+        """Everything the socket holds, given back once (disconnect, or the consumer ending any
+        other way): its place in /health's count, its drain, its timers, its groups."""
+        if self.released:
+            return
+        self.released = True
+        self.closed = True
+        if self.opened:
+            socket_closed()
         shutdown.untrack(self)
-        for task in [*self.typing_timers.values(), self.auth_deadline, self.token_expiry]:
+        typing_in = [sid for sid, timer in self.typing_timers.items() if not timer.done()]
+        tasks = [
+            *self.typing_timers.values(),
+            self.auth_deadline,
+            self.token_expiry,
+            self.rejoining,
+        ]
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for session_id in self.joined:
+        # The timers that would have said "stopped typing" go with the socket: say it now, or
+        # the others see this user typing until they reload.
+        for session_id in typing_in:
+            try:
+                await self._publish_typing(session_id, False)
+            except Exception as exc:  # best effort, like every typing event
+                logger.warning("typing stop on disconnect failed: %s", exc.__class__.__name__)
+        for session_id in list(self.joined):
             try:
                 await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
             except Exception as exc:  # Redis gone: its groups expire by themselves
@@ -119,7 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes"
             )
         try:
-            frame = json.loads(text_data)
+            frame = json.loads(text_data, parse_constant=_not_json)
         except (ValueError, RecursionError):
             return await self.send_error("invalid_json", "Frame is not valid JSON")
         if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
@@ -149,10 +222,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         login = await orm(socket_login)(data.get("token"))
         if self.user is not None and login.user.pk != self.user.pk:
             raise PermissionDenied("This socket is signed in as another user")
+        renewing = self.user is not None
         self.user = login.user
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
         self._close_at_expiry(login)
+        if renewing:
+            # A renewal must not carry over joins the account no longer allows.
+            await self._recheck_joined()
         await self.send_event("auth:ok", {"userId": self.user.get_username()})
 
     async def on_message(self, data: dict):
@@ -160,6 +237,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._answer(body)
 
     async def _answer(self, body: dict):
+        # The turn is stored whether or not the join takes: answer it either way (a failed
+        # join is tried again by the next message or session:join).
         await self.join(body["sessionId"])
         await self.send_event("chat:ack", realtime.ack(body))
         body.pop("replayed")
@@ -170,7 +249,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, data: dict):
         session = await orm(realtime.join)(self.user, data)
-        await self.join(session["sessionId"])
+        if not await self.join(session["sessionId"]):
+            # Saying joined would leave the client waiting for events that never come.
+            raise ServiceUnavailable(
+                "Live updates cannot start right now; send session:join again shortly"
+            )
         await self.send_event("session:updated", {"session": session, "joined": True})
 
     async def on_typing(self, data: dict):
@@ -213,30 +296,92 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "ping": on_ping,
     }
 
-    async def join(self, session_id: str):
+    async def join(self, session_id: str) -> bool:
+        """Receive the session's events from now on; False if the channel layer would not take
+        the join (it is not counted as joined, so the next join or message tries again)."""
         if session_id in self.joined:
-            return
+            return True
+        if self.closed:
+            return False  # a turn that outlived its client: nobody left to send its events to
         try:
             await self.channel_layer.group_add(session_group(session_id), self.channel_name)
         except Exception as exc:  # fan-out degraded; sends and catch-up still work
             logger.warning("group_add failed: %s", exc.__class__.__name__)
-            return
+            return False
         self.joined.add(session_id)
+        return True
+
+    async def leave(self, session_id: str):
+        self.joined.discard(session_id)
+        timer = self.typing_timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+        try:
+            await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
+        except Exception as exc:  # Redis gone: deliveries are checked against self.joined
+            logger.warning("group_discard failed: %s", exc.__class__.__name__)
+
+    async def _recheck_joined(self) -> set[str]:
+        """Re-read the user and leave every joined session it may no longer see; the sessions
+        it still may. A deactivated account's socket is closed (4001)."""
+        try:
+            self.user, visible = await orm(realtime.visible_sessions)(self.user, self.joined)
+        except TokenRejected:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            visible = set()
+        for session_id in self.joined - visible:
+            await self.leave(session_id)
+        return visible
+
+    async def _may_deliver(self, session_id: str) -> bool:
+        """Whether a session event may reach this client now. Staff see other users' sessions
+        only while they are staff (and active): their deliveries re-read the account, so a flag
+        taken away stops the next event rather than the next frame the client happens to send.
+        Anyone else only ever joined their own sessions, which stay theirs."""
+        if session_id not in self.joined:
+            return False  # left while the event was on its way
+        if not self.user.is_staff:
+            return True
+        try:
+            return session_id in await self._recheck_joined()
+        except Exception as exc:  # database away: withhold rather than deliver unchecked
+            logger.warning("delivery check failed: %s", exc.__class__.__name__)
+            return False
+
+    async def _keep_joined(self):
+        interval = rejoin_seconds(self.channel_layer)
+        while True:
+            await asyncio.sleep(interval)
+            for session_id in list(self.joined):
+                group = session_group(session_id)
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                    if session_id not in self.joined:  # left while we were renewing it
+                        await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception as exc:  # Redis away: the layer restores joins when it is back
+                    logger.warning("group renewal failed: %s", exc.__class__.__name__)
+                    break
 
     # --- channel-layer events out --------------------------------------------------------------
     async def chat_messages(self, event):
         if event.get("origin") == self.channel_name:
             return  # the sender already has chat:ack and chat:response
+        if not await self._may_deliver(event["sessionId"]):
+            return
         for message in event["messages"]:
             await self.send_event(
                 "chat:message", {"sessionId": event["sessionId"], "message": message}
             )
 
     async def session_updated(self, event):
+        if not await self._may_deliver(event["session"]["sessionId"]):
+            return
         await self.send_event("session:updated", {"session": event["session"]})
 
     async def chat_typing(self, event):
         if event.get("origin") == self.channel_name:
+            return
+        if not await self._may_deliver(event["sessionId"]):
             return
         await self.send_event(
             "chat:typing",
@@ -249,7 +394,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- frames out ----------------------------------------------------------------------------
     async def send_event(self, event: str, data: dict):
-        await self.send(text_data=json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder))
+        """Send a frame, unless the client can no longer get one: a turn that outlives its
+        socket (tab closed, or closed here at token expiry) finishes and is stored, and its
+        answer is dropped instead of failing the handler (which would be reported as a bug
+        and keep Channels from ever calling disconnect())."""
+        if self.closed:
+            return
+        # NaN and Infinity would go out as bare words no JSON parser takes: a ValueError here
+        # becomes internal_error instead (reporting_errors).
+        text = json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder, allow_nan=False)
+        try:
+            await self.send(text_data=text)
+        except CLIENT_GONE:
+            # The websocket.disconnect is on its way; disconnect() cleans up when it comes.
+            self.closed = True
 
     async def send_error(
         self,

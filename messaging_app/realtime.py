@@ -17,7 +17,7 @@ from messaging_app.api.serializers import message_json, turn_json
 from messaging_app.selectors import history_page
 from messaging_app.services import chat_message_send
 from sessions_app.api.serializers import SessionOutput
-from sessions_app.selectors import session_get
+from sessions_app.selectors import session_get, sessions_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,21 @@ def history(user, data: dict) -> dict:
 def join(user, data: dict) -> dict:
     user = user_reloaded(user)
     return SessionOutput(session_get(actor=user, session_id=data.get("sessionId"))).data
+
+
+def visible_sessions(user, session_ids) -> tuple:
+    """(the user as the database has it now, which of `session_ids` it may still see).
+
+    A socket joined a session when it could see it; a staff flag taken away since must take
+    other users' sessions from it, as it would on the next REST request. TokenRejected once
+    the account is deactivated.
+    """
+    user = user_reloaded(user)
+    ids = {str(session_id) for session_id in session_ids}
+    if user.is_staff or not ids:
+        return user, ids
+    visible = sessions_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)
+    return user, {str(pk) for pk in visible}
 
 
 def send(user, data: dict, origin: str) -> dict:

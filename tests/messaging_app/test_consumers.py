@@ -2,11 +2,14 @@
 router) with the channel layer on Redis."""
 
 import asyncio
+import copy
 import json
+import math
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -206,6 +209,9 @@ async def test_another_users_session_is_refused(user, other_user, use_echo):
         ),
         ('{"event": "chat:history", "data": {"sessionId": "nope"}}', "session_not_found"),
         ("[" * 5000 + "]" * 5000, "invalid_json"),
+        # Python's json takes these, JSON does not (and a pong echoing one would not be JSON).
+        ('{"event": "ping", "data": {"ts": NaN}}', "invalid_json"),
+        ('{"event": "ping", "data": {"ts": -Infinity}}', "invalid_json"),
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_stays_open(user, use_echo, frame, code):
@@ -216,6 +222,18 @@ async def test_malformed_frames_get_an_error_and_the_socket_stays_open(user, use
     await ws.send_json_to({"event": "ping", "data": {}})
     assert (await receive_event(ws))["event"] == "pong"
     assert await sync_to_async(ChatMessage.objects.count)() == 0
+    await ws.disconnect()
+
+
+async def test_a_value_json_cannot_carry_is_never_sent(user, monkeypatch):
+    monkeypatch.setattr(
+        "messaging_app.realtime.history", lambda user, data: {"sessionId": "s", "score": math.nan}
+    )
+    ws, _ = await connect(token=token_for(user))
+    await ws.send_json_to({"event": "chat:history", "data": {"sessionId": "s"}})
+    raw = await ws.receive_from(timeout=5)
+    frame = json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} sent"))
+    assert frame["event"] == "error" and frame["data"]["code"] == "internal_error"
     await ws.disconnect()
 
 
@@ -315,6 +333,69 @@ async def test_typing_reaches_others_and_stops_by_itself(user, settings):
     assert await typist.receive_nothing(timeout=0.2)
     assert await sync_to_async(ChatMessage.objects.count)() == 0
     await typist.disconnect()
+    await watcher.disconnect()
+
+
+async def test_a_join_the_channel_layer_refused_is_a_retryable_error(user, use_echo, monkeypatch):
+    session = await sync_to_async(session_create)(actor=user)
+    join = {"event": "session:join", "data": {"sessionId": str(session.pk)}}
+    layer = get_channel_layer()
+
+    async def redis_down(group, channel):
+        raise ConnectionError("Redis is down")
+
+    ws, _ = await connect(token=token_for(user))
+    with monkeypatch.context() as patch:
+        patch.setattr(layer, "group_add", redis_down)
+        await ws.send_json_to(join)
+        refused = await receive_event(ws)
+    assert refused["event"] == "error", "claimed joined without a group membership"
+    assert refused["data"] | {"message": ""} == {
+        "code": "service_unavailable",
+        "message": "",
+        "retryable": True,
+        "details": {},
+    }
+    # Not counted as joined, so joining again (Redis back) really joins.
+    await ws.send_json_to(join)
+    assert (await receive_event(ws))["data"]["joined"] is True
+    await sync_to_async(message_send)(actor=user, session_id=session.pk, content="from REST")
+    assert (await receive_event(ws, "chat:message"))["data"]["message"]["content"] == "from REST"
+    await ws.disconnect()
+
+
+async def test_a_socket_open_longer_than_group_expiry_keeps_receiving(user, use_echo, settings):
+    # channels-redis forgets a group member group_expiry seconds after it joined (a day by
+    # default): shortened here, as a socket kept open by token renewal would outlive it.
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["group_expiry"] = 1
+    settings.CHANNEL_LAYERS = layers
+    session = await sync_to_async(session_create)(actor=user)
+    ws, _ = await connect(token=token_for(user))
+    await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
+    await receive_event(ws, "session:updated")
+    await asyncio.sleep(2.5)  # past the join's expiry
+    await sync_to_async(message_send)(actor=user, session_id=session.pk, content="still here?")
+    pushed = await receive_event(ws, "chat:message")
+    assert pushed["data"]["message"]["content"] == "still here?"
+    await ws.disconnect()
+
+
+async def test_a_typist_who_disconnects_stops_typing_for_the_others(user, settings):
+    settings.WS_TYPING_TIMEOUT_SECONDS = 600  # so only the disconnect can stop it here
+    session = await sync_to_async(session_create)(actor=user)
+    typist, _ = await connect(token=token_for(user))
+    watcher, _ = await connect(token=token_for(user))
+    for ws in (typist, watcher):
+        await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
+        await receive_event(ws, "session:updated")
+    await typist.send_json_to(
+        {"event": "chat:typing", "data": {"sessionId": str(session.pk), "isTyping": True}}
+    )
+    assert (await receive_event(watcher, "chat:typing"))["data"]["isTyping"] is True
+    await typist.disconnect()  # the tab closes mid-sentence
+    stopped = await receive_event(watcher, "chat:typing")
+    assert stopped["data"] == {"sessionId": str(session.pk), "userId": "alice", "isTyping": False}
     await watcher.disconnect()
 
 

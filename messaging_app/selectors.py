@@ -79,12 +79,19 @@ def recent_messages_by_session(
 
 
 def reply_to(message: ChatMessage) -> ChatMessage | None:
-    """The bot's (or a person's) reply stored with `message`, if any."""
-    return (
-        ChatMessage.objects.filter(session_id=message.session_id, parent_message_id=message.pk)
-        .order_by("sequence_number")
-        .first()
-    )
+    """The reply stored in the same turn as `message`, if any: what its send returned.
+
+    A person's later answer also names the message as its parent, and may even follow it
+    directly (a turn handed off stores no reply), but it was stored at another moment; a
+    turn's two rows share one timestamp (message_send), so a replayed send returns exactly
+    what the first one did.
+    """
+    return ChatMessage.objects.filter(
+        session_id=message.session_id,
+        parent_message_id=message.pk,
+        sequence_number=message.sequence_number + 1,
+        created_at=message.created_at,
+    ).first()
 
 
 def history_tail(*, session: ChatSession, count: int = 50) -> list[ChatMessage]:

@@ -36,6 +36,19 @@ class IssuedTokens:
     user: AbstractBaseUser
 
 
+def bearer_token(header: str | bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for another scheme or none.
+
+    RFC 7235 §2.1 makes the scheme case-insensitive, so `bearer` and `BEARER` count as well:
+    REST and /mcp parse the header here so that no transport refuses what another accepts.
+    """
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
 def _user_for_claims(token) -> AbstractBaseUser:
     return _active_user(token.get(api_settings.USER_ID_CLAIM))
 
@@ -54,6 +67,11 @@ class AccessTokenAuthentication(JWTAuthentication):
     """REST's Bearer authentication: simplejwt reads and checks the token, and the user comes
     from the same lookup as the sockets' and MCP's (a user id the database cannot even compare,
     in a token signed with our key, is a 401 like any bad token, not a 500)."""
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        # simplejwt compares the scheme case-sensitively with AUTH_HEADER_TYPES.
+        token = bearer_token(header)
+        return token.encode("latin-1") if token else None
 
     def get_user(self, validated_token):
         try:

@@ -161,3 +161,33 @@ def test_a_refresh_token_is_redeemed_once_even_by_concurrent_requests(user):
     issued, errors = at_once(8, lambda _i: tokens_refresh(refresh_token=refresh))
     assert len(issued) == 1
     assert len(errors) == 7 and all(isinstance(e, Unauthorized) for e in errors)
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(api, user, scheme):
+    # RFC 7235 §2.1: the authentication scheme is case-insensitive; /mcp already accepted it.
+    response = api.get("/auth/me", HTTP_AUTHORIZATION=f"{scheme} {AccessToken.for_user(user)}")
+    assert response.status_code == 200
+    assert response.json()["userId"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("BEARER  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("", None),
+        ("abc", None),
+    ],
+)
+def test_rest_and_mcp_read_the_same_token_from_a_header(header, token):
+    from agents_app.mcp_server import _bearer_token
+    from chatbackend.auth import AccessTokenAuthentication
+
+    raw = AccessTokenAuthentication().get_raw_token(header.encode("latin-1"))
+    assert (raw.decode("latin-1") if raw else None) == token
+    assert _bearer_token({"headers": [(b"authorization", header.encode("latin-1"))]}) == token

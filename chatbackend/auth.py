@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -67,6 +68,21 @@ class AccessTokenAuthentication(JWTAuthentication):
     """REST's Bearer authentication: simplejwt reads and checks the token, and the user comes
     from the same lookup as the sockets' and MCP's (a user id the database cannot even compare,
     in a token signed with our key, is a 401 like any bad token, not a 500)."""
+
+    def __init__(self, *args, optional: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # optional=True: a missing, expired or otherwise bad Bearer is ignored rather than a
+        # 401, for /auth/logout (its credential is the refresh token in the body). A flag, not
+        # a subclass, so the OpenAPI document keeps one jwtAuth scheme.
+        self.optional = optional
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:  # simplejwt's InvalidToken included
+            if self.optional:
+                return None
+            raise
 
     def get_raw_token(self, header: bytes) -> bytes | None:
         # simplejwt compares the scheme case-sensitively with AUTH_HEADER_TYPES.
@@ -164,12 +180,17 @@ def tokens_refresh(*, refresh_token: str) -> IssuedTokens:
     return _issue(refresh, user)
 
 
-def tokens_revoke(*, refresh_token: str, user) -> None:
-    """Log out: the refresh token (which must be the caller's own) can no longer be used."""
+def tokens_revoke(*, refresh_token: str, user=None) -> None:
+    """Log out: the refresh token can no longer be used.
+
+    Holding a valid refresh token is proof enough (whoever holds it could as well redeem it),
+    so `user` is optional; when the caller is known, the token must be the caller's own, so a
+    signed-in user cannot end someone else's sign-in with a token they should not have.
+    """
     try:
         refresh = RefreshToken(refresh_token)
     except (TokenError, InvalidToken):
         raise Unauthorized("Invalid or expired refresh token", code="invalid_token") from None
-    if str(refresh.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
+    if user is not None and str(refresh.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
         raise Unauthorized("Invalid or expired refresh token", code="invalid_token")
     refresh.blacklist()

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from chatbackend.errors import ServiceError
 from chatbackend.net import client_ip
-from chatbackend.ratelimits import enforce_login_rate
+from chatbackend.ratelimits import login_attempt
 
 
 class TokenRejected(Exception):
@@ -152,11 +152,16 @@ def _issue(refresh: RefreshToken, user) -> IssuedTokens:
 
 
 def tokens_login(*, username: str, password: str, request=None) -> IssuedTokens:
-    """Tokens for valid credentials; one answer for unknown users and wrong passwords."""
-    enforce_login_rate(username=username, ip=client_ip(request) if request else "-")
-    user = authenticate(request, username=username, password=password)
-    if user is None or not user.is_active:
-        raise Unauthorized("Invalid username or password", code="invalid_credentials")
+    """Tokens for valid credentials; one answer for unknown users and wrong passwords.
+
+    Only failures count against the login limits, so the owner's own logins never use them up.
+    """
+    ip = client_ip(request) if request else "-"
+    with login_attempt(username=username, ip=ip) as attempt:
+        user = authenticate(request, username=username, password=password)
+        if user is None or not user.is_active:
+            attempt.failed()
+            raise Unauthorized("Invalid username or password", code="invalid_credentials")
     return _issue(RefreshToken.for_user(user), user)
 
 

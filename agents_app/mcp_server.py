@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from agents_app import selectors, services
 from agents_app.models import Account, BankTransaction, Card, Transfer
-from chatbackend.auth import TokenRejected, user_for_access_token
+from chatbackend.auth import TokenRejected, bearer_token, user_for_access_token
 from chatbackend.errors import ServiceError
 from chatbackend.ws_security import origin_allowed
 
@@ -351,8 +351,7 @@ async def run_stdio(user_id: str) -> None:
 def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
+            return bearer_token(value)
     return None
 
 

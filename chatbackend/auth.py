@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -16,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from chatbackend.errors import ServiceError
 from chatbackend.net import client_ip
-from chatbackend.ratelimits import enforce_login_rate
+from chatbackend.ratelimits import login_attempt
 
 
 class TokenRejected(Exception):
@@ -34,6 +35,19 @@ class IssuedTokens:
     refresh: str
     expires_in: int
     user: AbstractBaseUser
+
+
+def bearer_token(header: str | bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for another scheme or none.
+
+    RFC 7235 §2.1 makes the scheme case-insensitive, so `bearer` and `BEARER` count as well:
+    REST and /mcp parse the header here so that no transport refuses what another accepts.
+    """
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
 def _user_for_claims(token) -> AbstractBaseUser:
@@ -54,6 +68,26 @@ class AccessTokenAuthentication(JWTAuthentication):
     """REST's Bearer authentication: simplejwt reads and checks the token, and the user comes
     from the same lookup as the sockets' and MCP's (a user id the database cannot even compare,
     in a token signed with our key, is a 401 like any bad token, not a 500)."""
+
+    def __init__(self, *args, optional: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # optional=True: a missing, expired or otherwise bad Bearer is ignored rather than a
+        # 401, for /auth/logout (its credential is the refresh token in the body). A flag, not
+        # a subclass, so the OpenAPI document keeps one jwtAuth scheme.
+        self.optional = optional
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:  # simplejwt's InvalidToken included
+            if self.optional:
+                return None
+            raise
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        # simplejwt compares the scheme case-sensitively with AUTH_HEADER_TYPES.
+        token = bearer_token(header)
+        return token.encode("latin-1") if token else None
 
     def get_user(self, validated_token):
         try:
@@ -118,11 +152,16 @@ def _issue(refresh: RefreshToken, user) -> IssuedTokens:
 
 
 def tokens_login(*, username: str, password: str, request=None) -> IssuedTokens:
-    """Tokens for valid credentials; one answer for unknown users and wrong passwords."""
-    enforce_login_rate(username=username, ip=client_ip(request) if request else "-")
-    user = authenticate(request, username=username, password=password)
-    if user is None or not user.is_active:
-        raise Unauthorized("Invalid username or password", code="invalid_credentials")
+    """Tokens for valid credentials; one answer for unknown users and wrong passwords.
+
+    Only failures count against the login limits, so the owner's own logins never use them up.
+    """
+    ip = client_ip(request) if request else "-"
+    with login_attempt(username=username, ip=ip) as attempt:
+        user = authenticate(request, username=username, password=password)
+        if user is None or not user.is_active:
+            attempt.failed()
+            raise Unauthorized("Invalid username or password", code="invalid_credentials")
     return _issue(RefreshToken.for_user(user), user)
 
 
@@ -146,12 +185,17 @@ def tokens_refresh(*, refresh_token: str) -> IssuedTokens:
     return _issue(refresh, user)
 
 
-def tokens_revoke(*, refresh_token: str, user) -> None:
-    """Log out: the refresh token (which must be the caller's own) can no longer be used."""
+def tokens_revoke(*, refresh_token: str, user=None) -> None:
+    """Log out: the refresh token can no longer be used.
+
+    Holding a valid refresh token is proof enough (whoever holds it could as well redeem it),
+    so `user` is optional; when the caller is known, the token must be the caller's own, so a
+    signed-in user cannot end someone else's sign-in with a token they should not have.
+    """
     try:
         refresh = RefreshToken(refresh_token)
     except (TokenError, InvalidToken):
         raise Unauthorized("Invalid or expired refresh token", code="invalid_token") from None
-    if str(refresh.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
+    if user is not None and str(refresh.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
         raise Unauthorized("Invalid or expired refresh token", code="invalid_token")
     refresh.blacklist()

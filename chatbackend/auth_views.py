@@ -6,7 +6,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatbackend.auth import IssuedTokens, tokens_login, tokens_refresh, tokens_revoke
+from chatbackend.auth import (
+    AccessTokenAuthentication,
+    IssuedTokens,
+    tokens_login,
+    tokens_refresh,
+    tokens_revoke,
+)
 from chatbackend.schema import ERROR_RESPONSES, InputSerializer
 
 
@@ -92,6 +98,14 @@ class RefreshView(APIView):
 
 
 class LogoutView(APIView):
+    # The refresh token in the body is the credential: logging out must work once the access
+    # token has expired (clients often still attach it). A valid Bearer, if sent, still ties
+    # the refresh token to its owner.
+    permission_classes = [AllowAny]
+
+    def get_authenticators(self):
+        return [AccessTokenAuthentication(optional=True)]
+
     @extend_schema(
         tags=["auth"],
         request=RefreshInput,
@@ -100,10 +114,16 @@ class LogoutView(APIView):
             **ERROR_RESPONSES(400, 401),
         },
         summary="Revoke a refresh token",
+        description=(
+            "The refresh token is the credential, so this works after the access token has "
+            "expired. A Bearer access token is optional; a valid one makes the call refuse a "
+            "refresh token that is not the caller's own, an invalid one is ignored."
+        ),
     )
     def post(self, request):
         data = RefreshInput.parse(request.data)
-        tokens_revoke(refresh_token=data["refreshToken"], user=request.user)
+        caller = request.user if request.auth is not None else None  # None: no valid Bearer
+        tokens_revoke(refresh_token=data["refreshToken"], user=caller)
         return Response({"revoked": True})
 
 

@@ -352,8 +352,12 @@ NLU_MODEL_PATH = Path(env("NLU_MODEL_PATH", str(BASE_DIR / "var" / "nlu-model.sk
 
 # --- Limits -----------------------------------------------------------------------------------
 CHAT_MESSAGE_RATE = env("CHAT_MESSAGE_RATE", "60/m")  # "" lifts it (only the benchmark does)
-LOGIN_RATE_PER_USER = env("LOGIN_RATE_PER_USER", "10/m")
+# Failed logins only (docs/security.md). Per client address and username; LOGIN_RATE_PER_USER
+# is its name from when it counted every attempt per username, still read.
+LOGIN_RATE_PER_IP_USER = env("LOGIN_RATE_PER_IP_USER", env("LOGIN_RATE_PER_USER", "10/m"))
 LOGIN_RATE_PER_IP = env("LOGIN_RATE_PER_IP", "30/m")
+# Per username from all addresses together, against distributed guessing: "" lifts it.
+LOGIN_RATE_PER_USER_ALL_ADDRESSES = env("LOGIN_RATE_PER_USER_ALL_ADDRESSES", "100/m")
 # Addresses of our own reverse proxies; only they may set X-Forwarded-For.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
 RATELIMIT_USE_CACHE = "default"

@@ -161,3 +161,86 @@ def test_a_refresh_token_is_redeemed_once_even_by_concurrent_requests(user):
     issued, errors = at_once(8, lambda _i: tokens_refresh(refresh_token=refresh))
     assert len(issued) == 1
     assert len(errors) == 7 and all(isinstance(e, Unauthorized) for e in errors)
+
+
+def expired_access(user) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=-timedelta(minutes=5))
+    return str(token)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "expired", "Bearer garbage"],
+    ids=["no bearer", "expired bearer", "bad bearer"],
+)
+def test_logout_needs_only_the_refresh_token(api, user, authorization):
+    # A client signing out typically holds an expired access token: the refresh token in the
+    # body is proof enough, and it must stop working (rotation would otherwise keep it alive).
+    tokens = login(api).json()
+    headers = {}
+    if authorization == "expired":
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {expired_access(user)}"}
+    elif authorization:
+        headers = {"HTTP_AUTHORIZATION": authorization}
+    response = api.post(
+        "/auth/logout", {"refreshToken": tokens["refreshToken"]}, format="json", **headers
+    )
+    assert response.status_code == 200
+    assert response.json() == {"revoked": True}
+    refused = api.post("/auth/refresh", {"refreshToken": tokens["refreshToken"]}, format="json")
+    assert refused.status_code == 401
+
+
+def test_logout_without_a_bearer_refuses_a_bad_refresh_token(api, user):
+    refresh = RefreshToken.for_user(user)
+    refresh.set_exp(lifetime=-timedelta(minutes=5))
+    for token in (str(refresh), str(AccessToken.for_user(user)), "garbage"):
+        response = api.post("/auth/logout", {"refreshToken": token}, format="json")
+        assert response.status_code == 401, token
+        assert response.json()["error"]["code"] == "invalid_token"
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+    assert BlacklistedToken.objects.count() == 0
+
+
+def test_logout_with_an_expired_bearer_may_revoke_only_a_valid_refresh_token(api, user, other_user):
+    # An expired Bearer proves nothing, so it neither helps nor hinders: the refresh token
+    # decides. Another user's valid refresh token is revoked (its holder could redeem it too).
+    theirs = str(RefreshToken.for_user(other_user))
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {expired_access(user)}"}
+    assert (
+        api.post("/auth/logout", {"refreshToken": "x"}, format="json", **headers).status_code == 401
+    )
+    response = api.post("/auth/logout", {"refreshToken": theirs}, format="json", **headers)
+    assert response.status_code == 200
+    assert BlacklistedToken.objects.count() == 1
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(api, user, scheme):
+    # RFC 7235 §2.1: the authentication scheme is case-insensitive; /mcp already accepted it.
+    response = api.get("/auth/me", HTTP_AUTHORIZATION=f"{scheme} {AccessToken.for_user(user)}")
+    assert response.status_code == 200
+    assert response.json()["userId"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("BEARER  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("", None),
+        ("abc", None),
+    ],
+)
+def test_rest_and_mcp_read_the_same_token_from_a_header(header, token):
+    from agents_app.mcp_server import _bearer_token
+    from chatbackend.auth import AccessTokenAuthentication
+
+    raw = AccessTokenAuthentication().get_raw_token(header.encode("latin-1"))
+    assert (raw.decode("latin-1") if raw else None) == token
+    assert _bearer_token({"headers": [(b"authorization", header.encode("latin-1"))]}) == token

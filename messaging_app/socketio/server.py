@@ -92,7 +92,21 @@ class ChatSocketIO:
         eio.on("disconnect", on_engineio_disconnect)
 
     # --- connection lifecycle ------------------------------------------------------------------
-    async def on_connect(self, sid: str, environ: dict, auth: Any = None):
+    # python-socketio dispatches a client's EVENT packet named "connect" or "disconnect" to these
+    # explicit handlers too (its reserved-name check covers only the "*" catch-all). What tells
+    # them apart, in python-socketio 5's manager: a genuine connect runs while the sid is still
+    # pending connection (is_pre_connected), a genuine disconnect after pre_disconnect (so
+    # is_connected is false), and an EVENT is dispatched only once is_connected is true. A client
+    # event goes to on_event, as any other name would: `unknown_event`, and nothing changes.
+    async def on_connect(self, sid: str, *args: Any):
+        if not self.sio.manager.is_pre_connected(sid, "/"):
+            return await self.on_event("connect", sid, *args)
+        if sid in self.connections:  # cannot happen for a genuine connect; never replace one
+            return False
+        environ, auth = args[0], args[1] if len(args) > 1 else None
+        return await self._open(sid, environ, auth)
+
+    async def _open(self, sid: str, environ: dict, auth: Any):
         raw = handshake_token(auth, environ)
         login = None
         if raw is not None:
@@ -168,7 +182,13 @@ class ChatSocketIO:
         await conn.emit("connected", self._identity(conn))
         return self._identity(conn)
 
-    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+    async def on_disconnect(self, sid: str, *args: Any):
+        if self.sio.manager.is_connected(sid, "/"):  # a client event (see on_connect)
+            return await self.on_event("disconnect", sid, *args)
+        await self._close(sid)
+        return None
+
+    async def _close(self, sid: str) -> None:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return

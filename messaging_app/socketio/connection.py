@@ -2,18 +2,23 @@
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 
 from chatbackend import shutdown
+from messaging_app.events import session_group
 
 if TYPE_CHECKING:
     from messaging_app.socketio.server import ChatSocketIO
 
 CONTRACT = "contract"  # chat:message, session:join, chat:typing ... (seed README, CONTRACT.md)
 ORIGINAL = "original"  # sendMessage, joinSession, typing ... (the Node service's code)
+
+logger = logging.getLogger(__name__)
 
 
 def json_native(data: Any) -> Any:
@@ -31,6 +36,10 @@ class Connection:
     channel: str | None = None
     # session id -> the vocabularies it was joined with (CONTRACT, ORIGINAL or both)
     joined: dict[str, set[str]] = field(default_factory=dict)
+    # Joined sessions of other users (so joined as staff): the staff flag can be taken away, or
+    # the account deactivated, while the socket is open, so these are re-checked before each
+    # delivery (delivery.still_visible). A user's own sessions stay theirs.
+    others: set[str] = field(default_factory=set)
     typing_timers: dict[str, asyncio.Task] = field(default_factory=dict)
     # Sessions this socket has been sent `sessionEnded` for: the ender's direct answer and the
     # fan-out of the same change race, and the socket must hear it once.
@@ -42,6 +51,30 @@ class Connection:
     async def drain(self) -> None:
         """Server shutdown (chatbackend.shutdown): see ChatSocketIO.drain."""
         await self.server.drain(self)
+
+    async def join(self, session_id: str, vocabulary: str, *, owner: str | None = None) -> bool:
+        """Hear `session_id`'s fan-out in `vocabulary`; False when the channel layer refused
+        (Redis down): the socket has not joined, and a later join tries again."""
+        vocabularies = self.joined.get(session_id)
+        if vocabularies is None:
+            try:
+                await get_channel_layer().group_add(session_group(session_id), self.channel)
+            except Exception as exc:  # fan-out degraded; sends and catch-up still work
+                logger.warning("group_add failed: %s", exc.__class__.__name__)
+                return False
+            vocabularies = self.joined[session_id] = set()
+        vocabularies.add(vocabulary)
+        if owner is not None and owner != self.user.get_username():
+            self.others.add(session_id)
+        return True
+
+    async def leave(self, session_id: str) -> None:
+        self.joined.pop(session_id, None)
+        self.others.discard(session_id)
+        try:
+            await get_channel_layer().group_discard(session_group(session_id), self.channel)
+        except Exception as exc:  # Redis gone: its groups expire by themselves
+            logger.warning("group_discard failed: %s", exc.__class__.__name__)
 
     def first_end_notice(self, session_id: str) -> bool:
         if session_id in self.ended:

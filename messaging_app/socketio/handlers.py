@@ -95,7 +95,8 @@ async def on_chat_history(conn: Connection, data: dict):
 
 async def on_session_join(conn: Connection, data: dict):
     session = await orm(realtime.join)(conn.user, data)
-    await _join(conn, session["sessionId"], CONTRACT, session["userId"])
+    if refused := await _join(conn, session["sessionId"], CONTRACT, session["userId"]):
+        return refused
     return await conn.emit("session:updated", {"session": session, "joined": True})
 
 
@@ -113,7 +114,8 @@ async def on_create_session(conn: Connection, data: dict):
 
 async def on_join_session(conn: Connection, data: dict):
     body = await orm(_join_with_history)(conn.user, data)
-    await _join(conn, body["sessionId"], ORIGINAL, body["session"]["userId"])
+    if refused := await _join(conn, body["sessionId"], ORIGINAL, body["session"]["userId"]):
+        return refused
     return await conn.emit("sessionJoined", body)
 
 
@@ -175,9 +177,21 @@ EVENT_HANDLERS = {
 
 
 # --- helpers ---------------------------------------------------------------------------------
-async def _join(conn: Connection, session_id: str, vocabulary: str, owner: str | None = None):
-    """`owner` is the session's user; None after a send, which only the owner may make."""
-    await conn.join(session_id, vocabulary, owner=owner)
+async def _join(
+    conn: Connection, session_id: str, vocabulary: str, owner: str | None = None
+) -> dict | None:
+    """Join `session_id`'s fan-out; `owner` is the session's user (None after a send, which
+    only the owner may make). When the channel layer refuses (Redis down), the client is told
+    with a retryable `join_failed` error, which is returned for the events whose point was
+    joining: their acknowledgement carries it instead of a success it did not have."""
+    if await conn.join(session_id, vocabulary, owner=owner):
+        return None
+    return await conn.emit_error(
+        "join_failed",
+        "Live updates for this session are unavailable right now; join it again shortly",
+        retryable=True,
+        details={"sessionId": session_id},
+    )
 
 
 async def _typing(conn: Connection, data: dict, is_typing: bool) -> None:

@@ -20,10 +20,20 @@ ORIGINAL = "original"  # sendMessage, joinSession, typing ... (the Node service'
 
 logger = logging.getLogger(__name__)
 
+# channels-redis forgets a group member group_expiry (default 24 h) after it was added, and a
+# socket that renews its token can stay open longer: its memberships are added again this often
+# (or at half the layer's group_expiry, if that is shorter).
+GROUP_REFRESH_SECONDS = 3600
+
 
 def json_native(data: Any) -> Any:
     """JSON-native data (UUIDs, datetimes, Decimals as the REST API writes them)."""
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def group_refresh_interval(layer) -> float:
+    expiry = getattr(layer, "group_expiry", None)
+    return GROUP_REFRESH_SECONDS if expiry is None else min(GROUP_REFRESH_SECONDS, expiry / 2)
 
 
 @dataclass(eq=False)
@@ -44,7 +54,9 @@ class Connection:
     # Sessions this socket has been sent `sessionEnded` for: the ender's direct answer and the
     # fan-out of the same change race, and the socket must hear it once.
     ended: set[str] = field(default_factory=set)
-    tasks: list[asyncio.Task] = field(default_factory=list)  # reader, auth deadline, greeting
+    tasks: list[asyncio.Task] = field(
+        default_factory=list
+    )  # reader, group refresh, auth deadline, greeting
     token_expiry: asyncio.Task | None = None  # disconnects when the access token expires
     inbound: shutdown.Inbound = field(default_factory=shutdown.Inbound)
 
@@ -67,6 +79,26 @@ class Connection:
         if owner is not None and owner != self.user.get_username():
             self.others.add(session_id)
         return True
+
+    async def keep_groups_joined(self) -> None:
+        """Runs as long as the socket: re-adds its groups before channels-redis expires them."""
+        interval = group_refresh_interval(get_channel_layer())
+        while True:
+            await asyncio.sleep(interval)
+            await self.refresh_groups()
+
+    async def refresh_groups(self) -> None:
+        layer = get_channel_layer()
+        for session_id in list(self.joined):
+            try:
+                await layer.group_add(session_group(session_id), self.channel)
+            except Exception as exc:
+                # Redis down: ResilientRedisChannelLayer adds its memberships back once it
+                # answers again, and the next round refreshes them anyway.
+                logger.warning("group refresh failed: %s", exc.__class__.__name__)
+                return
+            if session_id not in self.joined:  # left while the add was on its way: undo it
+                await self.leave(session_id)
 
     async def leave(self, session_id: str) -> None:
         self.joined.pop(session_id, None)

@@ -129,6 +129,7 @@ class ChatSocketIO:
         self._disconnect_at_expiry(conn, login)
         conn.channel = await get_channel_layer().new_channel()
         conn.tasks.append(asyncio.create_task(forward_channel_events(conn)))
+        conn.tasks.append(asyncio.create_task(conn.keep_groups_joined()))
         conn.tasks.append(asyncio.create_task(self._greet(conn)))
 
     def _disconnect_at_expiry(self, conn: Connection, login: SocketLogin) -> None:

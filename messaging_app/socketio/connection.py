@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,25 @@ def json_native(data: Any) -> Any:
 def group_refresh_interval(layer) -> float:
     expiry = getattr(layer, "group_expiry", None)
     return GROUP_REFRESH_SECONDS if expiry is None else min(GROUP_REFRESH_SECONDS, expiry / 2)
+
+
+def json_finite(value: Any) -> bool:
+    """False when a decoded payload holds NaN or ±Infinity.
+
+    Python's json (python-socketio's decoder) accepts them, and 1e400 decodes as Infinity,
+    but they are not JSON: whatever echoes them (pong's `ts`, stored metadata read back) would
+    send browsers text JSON.parse refuses. Iterative, so deep nesting cannot exhaust the stack.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 @dataclass(eq=False)

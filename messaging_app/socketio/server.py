@@ -16,7 +16,7 @@ from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import PermissionDenied
 from chatbackend.ws_security import origin_allowed
 from messaging_app import realtime
-from messaging_app.socketio.connection import Connection
+from messaging_app.socketio.connection import Connection, json_finite
 from messaging_app.socketio.delivery import forward_channel_events
 from messaging_app.socketio.handlers import EVENT_HANDLERS, broadcast_typing
 from messaging_app.socketio.security import (
@@ -243,6 +243,8 @@ class ChatSocketIO:
             data = {}
         if not isinstance(data, dict):
             return await conn.emit_error("invalid_payload", "The payload must be an object")
+        if not json_finite(data):
+            return await conn.emit_error("invalid_payload", "NaN and Infinity are not JSON numbers")
         if conn.user is None and event != "authenticate":
             return await conn.emit_error("unauthenticated", "Authenticate first")
         try:

@@ -74,9 +74,8 @@ class Connection:
     # Sessions this socket has been sent `sessionEnded` for: the ender's direct answer and the
     # fan-out of the same change race, and the socket must hear it once.
     ended: set[str] = field(default_factory=set)
-    tasks: list[asyncio.Task] = field(
-        default_factory=list
-    )  # reader, group refresh, auth deadline, greeting
+    # reader, group refresh, auth deadline, greeting
+    tasks: list[asyncio.Task] = field(default_factory=list)
     token_expiry: asyncio.Task | None = None  # disconnects when the access token expires
     inbound: shutdown.Inbound = field(default_factory=shutdown.Inbound)
 

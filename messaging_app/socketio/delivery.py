@@ -6,7 +6,11 @@ import logging
 
 from channels.layers import get_channel_layer
 
+from chatbackend.auth import TokenRejected, user_reloaded
+from chatbackend.errors import NotFound
+from messaging_app.consumers import orm
 from messaging_app.socketio.connection import CONTRACT, ORIGINAL, Connection
+from sessions_app.selectors import session_get
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +41,40 @@ async def forward_channel_events(conn: Connection) -> None:
             logger.exception("delivering %s failed", event.get("type"))
 
 
+def _check_visible(user, session_id: str) -> None:
+    session_get(actor=user_reloaded(user), session_id=session_id)
+
+
+async def still_visible(conn: Connection, session_id: str) -> bool:
+    """Whether the socket's user may still see another user's session it joined as staff.
+
+    Checked before each delivery, not only at the socket's next event: staff who lose the flag
+    (or their account) must stop hearing customers at once, also on a socket that only listens.
+    A session no longer visible is left; a deactivated account is signed out.
+    """
+    try:
+        await orm(_check_visible)(conn.user, session_id)
+    except NotFound:
+        await conn.leave(session_id)
+        return False
+    except TokenRejected:
+        conn.server.sign_out_later(conn)
+        return False
+    return True
+
+
 async def deliver(conn: Connection, event: dict) -> None:
     kind = event.get("type")
     if kind == "session.updated":
+        session_id = event["session"]["sessionId"]
+    else:
+        session_id = event.get("sessionId")
+    if session_id not in conn.joined or event.get("origin") == conn.channel:
+        return  # not joined, or the sender, which has its direct answer already
+    if session_id in conn.others and not await still_visible(conn, session_id):
+        return
+    if kind == "session.updated":
         session = event["session"]
-        session_id = session["sessionId"]
-        if session_id not in conn.joined:
-            return
         await conn.emit("session:updated", {"session": session})
         if (
             ORIGINAL in conn.joined[session_id]
@@ -52,10 +83,7 @@ async def deliver(conn: Connection, event: dict) -> None:
         ):
             await conn.emit("sessionEnded", session_ended_body(session))
         return
-    session_id = event.get("sessionId")
-    vocabularies = conn.joined.get(session_id, set())
-    if event.get("origin") == conn.channel:
-        return  # the sender has its direct answer already
+    vocabularies = conn.joined[session_id]
     if kind == "chat.messages":
         for message in event["messages"]:
             body = {"sessionId": session_id, "message": message}

@@ -9,7 +9,6 @@ pool, one call per event.
 import asyncio
 import logging
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
@@ -21,7 +20,7 @@ from chatbackend.errors import ValidationFailed
 from messaging_app import realtime
 from messaging_app.api.serializers import MessageOutput
 from messaging_app.consumers import orm
-from messaging_app.events import publish_typing, session_group
+from messaging_app.events import publish_typing
 from messaging_app.selectors import history_tail
 from messaging_app.socketio.connection import CONTRACT, ORIGINAL, Connection, json_native
 from messaging_app.socketio.delivery import session_ended_body
@@ -96,7 +95,8 @@ async def on_chat_history(conn: Connection, data: dict):
 
 async def on_session_join(conn: Connection, data: dict):
     session = await orm(realtime.join)(conn.user, data)
-    await _join(conn, session["sessionId"], CONTRACT)
+    if refused := await _join(conn, session["sessionId"], CONTRACT, session["userId"]):
+        return refused
     return await conn.emit("session:updated", {"session": session, "joined": True})
 
 
@@ -107,14 +107,15 @@ async def on_chat_typing(conn: Connection, data: dict):
 
 async def on_create_session(conn: Connection, data: dict):
     session = await orm(_create_session)(conn.user, data)
-    await _join(conn, session["sessionId"], ORIGINAL)
+    await _join(conn, session["sessionId"], ORIGINAL, session["userId"])
     body = {"sessionId": session["sessionId"], "session": session}
     return await conn.emit("sessionCreated", body)
 
 
 async def on_join_session(conn: Connection, data: dict):
     body = await orm(_join_with_history)(conn.user, data)
-    await _join(conn, body["sessionId"], ORIGINAL)
+    if refused := await _join(conn, body["sessionId"], ORIGINAL, body["session"]["userId"]):
+        return refused
     return await conn.emit("sessionJoined", body)
 
 
@@ -176,16 +177,21 @@ EVENT_HANDLERS = {
 
 
 # --- helpers ---------------------------------------------------------------------------------
-async def _join(conn: Connection, session_id: str, vocabulary: str) -> None:
-    vocabularies = conn.joined.get(session_id)
-    if vocabularies is None:
-        try:
-            await get_channel_layer().group_add(session_group(session_id), conn.channel)
-        except Exception as exc:  # fan-out degraded; sends and catch-up still work
-            logger.warning("group_add failed: %s", exc.__class__.__name__)
-            return
-        vocabularies = conn.joined[session_id] = set()
-    vocabularies.add(vocabulary)
+async def _join(
+    conn: Connection, session_id: str, vocabulary: str, owner: str | None = None
+) -> dict | None:
+    """Join `session_id`'s fan-out; `owner` is the session's user (None after a send, which
+    only the owner may make). When the channel layer refuses (Redis down), the client is told
+    with a retryable `join_failed` error, which is returned for the events whose point was
+    joining: their acknowledgement carries it instead of a success it did not have."""
+    if await conn.join(session_id, vocabulary, owner=owner):
+        return None
+    return await conn.emit_error(
+        "join_failed",
+        "Live updates for this session are unavailable right now; join it again shortly",
+        retryable=True,
+        details={"sessionId": session_id},
+    )
 
 
 async def _typing(conn: Connection, data: dict, is_typing: bool) -> None:

@@ -16,8 +16,7 @@ from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import PermissionDenied
 from chatbackend.ws_security import origin_allowed
 from messaging_app import realtime
-from messaging_app.events import session_group
-from messaging_app.socketio.connection import Connection
+from messaging_app.socketio.connection import Connection, json_finite
 from messaging_app.socketio.delivery import forward_channel_events
 from messaging_app.socketio.handlers import EVENT_HANDLERS, broadcast_typing
 from messaging_app.socketio.security import (
@@ -130,6 +129,7 @@ class ChatSocketIO:
         self._disconnect_at_expiry(conn, login)
         conn.channel = await get_channel_layer().new_channel()
         conn.tasks.append(asyncio.create_task(forward_channel_events(conn)))
+        conn.tasks.append(asyncio.create_task(conn.keep_groups_joined()))
         conn.tasks.append(asyncio.create_task(self._greet(conn)))
 
     def _disconnect_at_expiry(self, conn: Connection, login: SocketLogin) -> None:
@@ -202,12 +202,8 @@ class ChatSocketIO:
         for session_id in list(conn.typing_timers):
             # Nobody will send stopTyping for a socket that is gone.
             await broadcast_typing(conn, session_id, False)
-        layer = get_channel_layer()
-        for session_id in conn.joined:
-            try:
-                await layer.group_discard(session_group(session_id), conn.channel)
-            except Exception as exc:  # Redis gone: its groups expire by themselves
-                logger.warning("group_discard failed: %s", exc.__class__.__name__)
+        for session_id in list(conn.joined):
+            await conn.leave(session_id)
 
     async def drain(self, conn: Connection) -> None:
         """Answer every event already sent, then close the transport (not the Socket.IO
@@ -247,6 +243,8 @@ class ChatSocketIO:
             data = {}
         if not isinstance(data, dict):
             return await conn.emit_error("invalid_payload", "The payload must be an object")
+        if not json_finite(data):
+            return await conn.emit_error("invalid_payload", "NaN and Infinity are not JSON numbers")
         if conn.user is None and event != "authenticate":
             return await conn.emit_error("unauthenticated", "Authenticate first")
         try:
@@ -255,9 +253,19 @@ class ChatSocketIO:
             )
         except TokenRejected:
             # The token, or the account since the socket signed in, is no longer good.
-            await conn.emit_error("unauthorized", "Invalid or expired token")
-            await self.sio.disconnect(conn.sid)
+            await self.sign_out(conn)
             return None
+
+    async def sign_out(self, conn: Connection) -> None:
+        await conn.emit_error("unauthorized", "Invalid or expired token")
+        await self.sio.disconnect(conn.sid)
+
+    def sign_out_later(self, conn: Connection) -> None:
+        """sign_out from the socket's own reader task, which the disconnect must cancel: a
+        disconnect spares the task it runs in (on_disconnect), so it runs in a task of its own."""
+        task = asyncio.create_task(self.sign_out(conn))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
 
 chat_socketio = ChatSocketIO()

@@ -341,7 +341,11 @@ async def test_a_deactivated_account_cannot_send_on_a_connection_it_opened(
         ("sendMessage", {"message": "x" * 2001}, "message_too_long"),
         ("sendMessage", {"message": "nul \x00 byte"}, "validation_error"),
         ("sendMessage", {"message": "hi", "clientMessageId": "\ud800"}, "validation_error"),
-        ("createSession", {"metadata": {"rate": float("inf")}}, "validation_error"),
+        # NaN and Infinity are not JSON: echoed back (pong's ts) they would break a browser's
+        # JSON.parse, so they are refused wherever they are (1e400 parses as Infinity).
+        ("ping", {"ts": float("nan")}, "invalid_payload"),
+        ("createSession", {"metadata": {"rate": float("inf")}}, "invalid_payload"),
+        ("sendMessage", {"message": "hi", "extra": [{"n": float("-inf")}]}, "invalid_payload"),
         ("createSession", {"metadata": "not an object"}, "validation_error"),
         ("endSession", {"sessionId": "not-a-uuid", "reason": 7}, "validation_error"),
         ("joinSession", {"sessionId": 7}, "session_not_found"),

@@ -43,10 +43,14 @@ def _optional_str(data: dict, name: str, max_length: int) -> str | None:
     return value
 
 
+# A user id is a Django username: up to 150 characters, as REST's userId (docs/decisions.md).
+USER_ID_MAX_LENGTH = 150
+
+
 def _create_session(user, data: dict) -> dict:
     session = session_create(
         actor=user_reloaded(user),
-        user_id=_optional_str(data, "userId", 100),
+        user_id=_optional_str(data, "userId", USER_ID_MAX_LENGTH),
         metadata=data.get("metadata"),
     )
     return SessionOutput(session).data

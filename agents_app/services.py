@@ -240,39 +240,32 @@ def card_set_status(*, actor: str, user_id: str, blocked: bool, card_id=None, la
 _KEYED_BY_USER = (Account, Card, Transfer)
 
 
-@transaction.atomic
 def bank_data_retire_user(*, user_id: str, tombstone: str, user_pk) -> dict[str, int]:
     """A deleted customer's accounts, cards and transfers: kept for the bank's records, but
     re-keyed so that a new account with the same username never sees or moves them."""
-    moved = _rekey(user_id, tombstone)
-    AuditRecord.objects.create(
-        actor="system",
-        user_id=tombstone,
-        action="user.retire",
-        object_type="user",
-        object_id=str(user_pk),
-        data={"formerUserId": user_id, **moved},
+    return _rekey(user_id, tombstone, user_pk, "user.retire", {"formerUserId": user_id})
+
+
+def bank_data_move_user(*, old_user_id: str, new_user_id: str, user_pk) -> dict[str, int]:
+    """A renamed customer keeps their accounts, cards and transfers."""
+    return _rekey(
+        old_user_id, new_user_id, user_pk, "user.rename", {"from": old_user_id, "to": new_user_id}
     )
-    return moved
 
 
 @transaction.atomic
-def bank_data_move_user(*, old_user_id: str, new_user_id: str, user_pk) -> dict[str, int]:
-    """A renamed customer keeps their accounts, cards and transfers."""
-    moved = _rekey(old_user_id, new_user_id)
-    AuditRecord.objects.create(
-        actor="system",
-        user_id=new_user_id,
-        action="user.rename",
-        object_type="user",
-        object_id=str(user_pk),
-        data={"from": old_user_id, "to": new_user_id, **moved},
-    )
-    return moved
-
-
-def _rekey(old: str, new: str) -> dict[str, int]:
-    return {
+def _rekey(old: str, new: str, user_pk, action: str, data: dict) -> dict[str, int]:
+    """Every row keyed by `old` now keyed by `new`, and one audit record saying so."""
+    moved = {
         model._meta.db_table: model.objects.filter(user_id=old).update(user_id=new)
         for model in _KEYED_BY_USER
     }
+    AuditRecord.objects.create(
+        actor="system",
+        user_id=new,
+        action=action,
+        object_type="user",
+        object_id=str(user_pk),
+        data={**data, **moved},
+    )
+    return moved

@@ -315,8 +315,8 @@ async def test_history_catch_up_after_seq(user, use_echo):
     await ws.disconnect()
 
 
-async def test_typing_reaches_others_and_stops_by_itself(user, settings):
-    settings.WS_TYPING_TIMEOUT_SECONDS = 0.3
+async def typing_in_a_session(user):
+    """A session, two of its user's sockets joined to it, and the first one typing."""
     session = await sync_to_async(session_create)(actor=user)
     typist, _ = await connect(token=token_for(user))
     watcher, _ = await connect(token=token_for(user))
@@ -326,6 +326,12 @@ async def test_typing_reaches_others_and_stops_by_itself(user, settings):
     await typist.send_json_to(
         {"event": "chat:typing", "data": {"sessionId": str(session.pk), "isTyping": True}}
     )
+    return session, typist, watcher
+
+
+async def test_typing_reaches_others_and_stops_by_itself(user, settings):
+    settings.WS_TYPING_TIMEOUT_SECONDS = 0.3
+    session, typist, watcher = await typing_in_a_session(user)
     started = await receive_event(watcher, "chat:typing")
     assert started["data"] == {"sessionId": str(session.pk), "userId": "alice", "isTyping": True}
     stopped = await receive_event(watcher, "chat:typing", timeout=3)
@@ -383,15 +389,7 @@ async def test_a_socket_open_longer_than_group_expiry_keeps_receiving(user, use_
 
 async def test_a_typist_who_disconnects_stops_typing_for_the_others(user, settings):
     settings.WS_TYPING_TIMEOUT_SECONDS = 600  # so only the disconnect can stop it here
-    session = await sync_to_async(session_create)(actor=user)
-    typist, _ = await connect(token=token_for(user))
-    watcher, _ = await connect(token=token_for(user))
-    for ws in (typist, watcher):
-        await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
-        await receive_event(ws, "session:updated")
-    await typist.send_json_to(
-        {"event": "chat:typing", "data": {"sessionId": str(session.pk), "isTyping": True}}
-    )
+    session, typist, watcher = await typing_in_a_session(user)
     assert (await receive_event(watcher, "chat:typing"))["data"]["isTyping"] is True
     await typist.disconnect()  # the tab closes mid-sentence
     stopped = await receive_event(watcher, "chat:typing")

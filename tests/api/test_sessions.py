@@ -78,7 +78,7 @@ def test_create_for_another_user_is_staff_only(api, user, other_user, staff_user
     assert allowed.status_code == 201 and allowed.json()["userId"] == "bob"
 
 
-@pytest.mark.parametrize("body", [{"metadata": "not-an-object"}, {"userId": "x" * 101}, ["a"]])
+@pytest.mark.parametrize("body", [{"metadata": "not-an-object"}, {"userId": "x" * 151}, ["a"]])
 def test_create_rejects_bad_input(api, user, body):
     response = api.post("/api/sessions", body, format="json", **bearer(user))
     assert response.status_code == 400 and error_code(response) == "validation_error"

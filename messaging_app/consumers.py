@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +23,7 @@ from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import PermissionDenied, ServiceUnavailable, ValidationFailed
 from messaging_app import realtime
-from messaging_app.events import publish_typing, session_group
+from messaging_app.events import group_refresh_seconds, publish_typing, session_group
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,12 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def rejoin_seconds(layer) -> float:
-    """How often a socket renews its group memberships. channels-redis drops a member
-    `group_expiry` seconds (a day by default) after its group_add, without a word: a socket
-    kept open by token renewal would simply stop receiving. Renewed well before that."""
-    return min(3600.0, getattr(layer, "group_expiry", 86400) / 4)
+def _finite_float(text: str) -> float:
+    """A number too big for a float (1e400) decodes as Infinity: refused like the words."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 CLOSE_UNAUTHENTICATED = 4001
@@ -192,7 +194,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes"
             )
         try:
-            frame = json.loads(text_data, parse_constant=_not_json)
+            frame = json.loads(text_data, parse_constant=_not_json, parse_float=_finite_float)
         except (ValueError, RecursionError):
             return await self.send_error("invalid_json", "Frame is not valid JSON")
         if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
@@ -252,7 +254,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await self.join(session["sessionId"]):
             # Saying joined would leave the client waiting for events that never come.
             raise ServiceUnavailable(
-                "Live updates cannot start right now; send session:join again shortly"
+                "Live updates for this session are unavailable right now; join it again shortly",
+                code="join_failed",  # as Socket.IO says it
+                details={"sessionId": session["sessionId"]},
             )
         await self.send_event("session:updated", {"session": session, "joined": True})
 
@@ -314,8 +318,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def leave(self, session_id: str):
         self.joined.discard(session_id)
         timer = self.typing_timers.pop(session_id, None)
-        if timer is not None:
+        if timer is not None and not timer.done():
             timer.cancel()
+            # The timer would have said "stopped typing"; say it now, or the others see this
+            # user typing there for good.
+            try:
+                await self._publish_typing(session_id, False)
+            except Exception as exc:  # best effort, like every typing event
+                logger.warning("typing stop on leave failed: %s", exc.__class__.__name__)
         try:
             await self.channel_layer.group_discard(session_group(session_id), self.channel_name)
         except Exception as exc:  # Redis gone: deliveries are checked against self.joined
@@ -349,7 +359,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return False
 
     async def _keep_joined(self):
-        interval = rejoin_seconds(self.channel_layer)
+        interval = group_refresh_seconds(self.channel_layer)
         while True:
             await asyncio.sleep(interval)
             for session_id in list(self.joined):

@@ -63,3 +63,14 @@ def publish_typing(*, session_id, user_id: str, is_typing: bool, origin: str | N
             "origin": origin,
         },
     )
+
+
+# channels-redis drops a group member `group_expiry` seconds (a day by default) after its
+# group_add, without a word: a socket kept open by token renewal would simply stop receiving.
+# Both live transports re-add their joins at this interval, well before that.
+GROUP_REFRESH_SECONDS = 3600.0
+
+
+def group_refresh_seconds(layer) -> float:
+    expiry = getattr(layer, "group_expiry", None)
+    return GROUP_REFRESH_SECONDS if expiry is None else min(GROUP_REFRESH_SECONDS, expiry / 4)

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 
 from chatbackend import shutdown
-from messaging_app.events import session_group
+from messaging_app.events import group_refresh_seconds, session_group
 
 if TYPE_CHECKING:
     from messaging_app.socketio.server import ChatSocketIO
@@ -21,20 +21,10 @@ ORIGINAL = "original"  # sendMessage, joinSession, typing ... (the Node service'
 
 logger = logging.getLogger(__name__)
 
-# channels-redis forgets a group member group_expiry (default 24 h) after it was added, and a
-# socket that renews its token can stay open longer: its memberships are added again this often
-# (or at half the layer's group_expiry, if that is shorter).
-GROUP_REFRESH_SECONDS = 3600
-
 
 def json_native(data: Any) -> Any:
     """JSON-native data (UUIDs, datetimes, Decimals as the REST API writes them)."""
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-
-
-def group_refresh_interval(layer) -> float:
-    expiry = getattr(layer, "group_expiry", None)
-    return GROUP_REFRESH_SECONDS if expiry is None else min(GROUP_REFRESH_SECONDS, expiry / 2)
 
 
 def json_finite(value: Any) -> bool:
@@ -101,7 +91,7 @@ class Connection:
 
     async def keep_groups_joined(self) -> None:
         """Runs as long as the socket: re-adds its groups before channels-redis expires them."""
-        interval = group_refresh_interval(get_channel_layer())
+        interval = group_refresh_seconds(get_channel_layer())
         while True:
             await asyncio.sleep(interval)
             await self.refresh_groups()

@@ -212,6 +212,7 @@ async def test_another_users_session_is_refused(user, other_user, use_echo):
         # Python's json takes these, JSON does not (and a pong echoing one would not be JSON).
         ('{"event": "ping", "data": {"ts": NaN}}', "invalid_json"),
         ('{"event": "ping", "data": {"ts": -Infinity}}', "invalid_json"),
+        ('{"event": "ping", "data": {"ts": 1e400}}', "invalid_json"),  # decodes as Infinity
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_stays_open(user, use_echo, frame, code):
@@ -357,10 +358,10 @@ async def test_a_join_the_channel_layer_refused_is_a_retryable_error(user, use_e
         refused = await receive_event(ws)
     assert refused["event"] == "error", "claimed joined without a group membership"
     assert refused["data"] | {"message": ""} == {
-        "code": "service_unavailable",
+        "code": "join_failed",  # the same code Socket.IO answers
         "message": "",
         "retryable": True,
-        "details": {},
+        "details": {"sessionId": str(session.pk)},
     }
     # Not counted as joined, so joining again (Redis back) really joins.
     await ws.send_json_to(join)

@@ -162,3 +162,25 @@ async def test_a_deactivated_staff_socket_is_closed_at_the_next_delivery(user, s
     await sync_to_async(staff_user.save)()
     await post(user, customers, "my PIN is 1234")
     assert await closed_with(ws) == 4001
+
+
+async def test_staff_made_to_leave_while_typing_stop_typing_for_the_customer(user, staff_user):
+    ws, customers, _ = await staff_watching(user, staff_user)
+    customer = await signed_in(user)
+    joined = await event(customer, "session:join", {"sessionId": str(customers.pk)})
+    assert joined["event"] == "session:updated"
+    await ws.send_json_to(
+        {"event": "chat:typing", "data": {"sessionId": str(customers.pk), "isTyping": True}}
+    )
+    assert (await customer.receive_json_from(timeout=5))["data"]["isTyping"] is True
+
+    staff_user.is_staff = False
+    await sync_to_async(staff_user.save)()
+    renewed = await event(ws, "auth", {"token": await token_for(staff_user)})
+    assert renewed["event"] == "auth:ok"
+
+    # Leaving the session cancels the timer that would have said so: it is said at once.
+    stopped = await customer.receive_json_from(timeout=5)
+    assert stopped["event"] == "chat:typing" and stopped["data"]["isTyping"] is False
+    await ws.disconnect()
+    await customer.disconnect()

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from chatbackend.auth import SocketLogin
 from chatbackend.channel_layer import ResilientRedisChannelLayer
-from messaging_app.events import session_group
+from messaging_app.events import group_refresh_seconds, session_group
 from messaging_app.socketio import connection, handlers, server
 from messaging_app.socketio.connection import CONTRACT, Connection
 from sessions_app.services import session_create
@@ -124,7 +124,7 @@ async def test_a_connection_keeps_refreshing_its_groups(monkeypatch):
         refreshed.put_nowait(True)
 
     monkeypatch.setattr(conn, "refresh_groups", refresh_groups)
-    monkeypatch.setattr(connection, "GROUP_REFRESH_SECONDS", 0)
+    monkeypatch.setattr(connection, "group_refresh_seconds", lambda layer: 0)
     keeping = asyncio.create_task(conn.keep_groups_joined())
     try:
         async with asyncio.timeout(10):  # a guard only
@@ -157,9 +157,10 @@ async def test_a_signed_in_socket_starts_refreshing_its_groups(user, monkeypatch
             task.cancel()
 
 
-@pytest.mark.parametrize(("group_expiry", "interval"), [(86400, 3600), (600, 300), (None, 3600)])
-def test_groups_are_refreshed_hourly_or_at_half_the_group_expiry(group_expiry, interval):
+@pytest.mark.parametrize(("group_expiry", "interval"), [(86400, 3600), (600, 150), (None, 3600)])
+def test_groups_are_refreshed_hourly_or_at_a_quarter_of_the_group_expiry(group_expiry, interval):
     layer = (
         SimpleNamespace() if group_expiry is None else SimpleNamespace(group_expiry=group_expiry)
     )
-    assert connection.group_refresh_interval(layer) == interval
+    # One rule for both live transports (messaging_app.events).
+    assert group_refresh_seconds(layer) == interval

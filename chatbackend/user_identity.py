@@ -20,6 +20,7 @@ Signals see what goes through the ORM one object at a time: `user.delete()`, a q
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import Signal
 
@@ -42,9 +43,11 @@ def _stored_username(model, pk) -> str | None:
     return model._default_manager.filter(pk=pk).values_list(model.USERNAME_FIELD, flat=True).first()
 
 
-def _user_pre_save(sender, instance, update_fields=None, **kwargs):
+def _user_pre_save(sender, instance, update_fields=None, raw=False, **kwargs):
     field = sender.USERNAME_FIELD
     instance.__dict__.pop(_RENAMED_FROM, None)
+    if raw:
+        return  # loaddata: fixtures carry every table as it was, already keyed
     if update_fields is not None and field not in update_fields:
         return  # e.g. last_login on every sign-in: the username is not being written
     new = getattr(instance, field)
@@ -66,7 +69,11 @@ def _user_post_save(sender, instance, created, **kwargs):
     old = instance.__dict__.pop(_RENAMED_FROM, None)
     if old is not None:
         new = getattr(instance, sender.USERNAME_FIELD)
-        username_changed.send(sender, old=old, new=new, user_pk=instance.pk)
+        # Every app's rows move together or not at all. The user row itself is only in the
+        # same transaction if the caller opened one (the admin does; a shell must, or a failed
+        # move leaves the account renamed with its rows under the old name: docs/sessions.md).
+        with transaction.atomic():
+            username_changed.send(sender, old=old, new=new, user_pk=instance.pk)
 
 
 def _user_pre_delete(sender, instance, **kwargs):

@@ -79,3 +79,29 @@ def test_a_renamed_customer_keeps_their_bank_data(alice):
     assert owned(longest) == before and owned("alice") == (0, 0, 0)
     renamed = AuditRecord.objects.get(action="user.rename")
     assert renamed.data["from"] == "alice" and renamed.data["to"] == longest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_moves_every_apps_rows_together_or_none(alice):
+    # Outside any transaction (a shell): a receiver that fails after the others have moved
+    # their rows must leave all of them where they were.
+    from chatbackend import user_identity
+    from sessions_app.models import ChatSession
+    from sessions_app.services import session_create
+
+    session_create(actor=alice)
+    before = owned("alice")
+
+    def fails(sender, **kwargs):
+        raise RuntimeError("a later app could not move its rows")
+
+    user_identity.username_changed.connect(fails, dispatch_uid="test_fails_last")
+    try:
+        alice.username = "alicia"
+        with pytest.raises(RuntimeError):
+            alice.save()
+    finally:
+        user_identity.username_changed.disconnect(dispatch_uid="test_fails_last")
+
+    assert owned("alice") == before and owned("alicia") == (0, 0, 0)
+    assert ChatSession.objects.filter(user_id="alice").count() == 1

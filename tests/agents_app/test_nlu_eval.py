@@ -153,6 +153,25 @@ def test_eval_nlu_refuses_a_file_without_the_columns(tmp_path):
         call_command("eval_nlu", "--data", str(bad), stdout=StringIO())
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "No such file"),
+        (b"text,category\n\xff\xfe,greeting\n", "utf-8"),
+        (b"text,category\nhello,\n", "line 2: empty text or category"),
+        (b"text,category\n   ,greeting\n", "line 2: empty text or category"),
+        (b"text,category\n", "has no rows"),
+    ],
+)
+def test_eval_nlu_says_what_is_wrong_with_a_file(tmp_path, content, says):
+    data = tmp_path / "data.csv"
+    if content is not None:
+        data.write_bytes(content)
+
+    with pytest.raises(CommandError, match=says):
+        call_command("eval_nlu", "--data", str(data), stdout=StringIO())
+
+
 # --- entities --------------------------------------------------------------------------------
 # Gold slots in nlupp_tiny.json, and what the NLP agent finds (resolved on 2022-03-15):
 #   amount_of_money: gold 50 and 25 (the second deliberately off); found 50, 20 and 30 (the

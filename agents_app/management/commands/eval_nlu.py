@@ -45,12 +45,24 @@ class Report:
 
 
 def read_rows(path: Path) -> list[tuple[str, str]]:
-    """(text, category) rows of a CSV with those two columns."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"text", "category"} <= set(reader.fieldnames or ()):
-            raise CommandError(f"{path} needs the columns text,category")
-        return [(row["text"], row["category"]) for row in reader]
+    """(text, category) rows of a UTF-8 CSV with those two columns; anything else is a
+    CommandError saying what is wrong and where, never a traceback or a silent blank label."""
+    rows = []
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"text", "category"} <= set(reader.fieldnames or ()):
+                raise CommandError(f"{path} needs the columns text,category")
+            for row in reader:
+                text, category = (row.get(column) or "" for column in ("text", "category"))
+                if not text.strip() or not category.strip():
+                    raise CommandError(f"{path}, line {reader.line_num}: empty text or category")
+                rows.append((text, category.strip()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    if not rows:
+        raise CommandError(f"{path} has no rows")
+    return rows
 
 
 def candidate_labels(gold: Sequence[str]) -> frozenset[str] | None:

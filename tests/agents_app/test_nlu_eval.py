@@ -234,3 +234,22 @@ def test_eval_entities_refuses_a_file_of_another_format(tmp_path):
 
     with pytest.raises(CommandError, match="not an NLU"):
         call_command("eval_entities", "--data", str(bad), stdout=StringIO())
+
+
+@pytest.mark.parametrize(
+    ("examples", "says"),
+    [
+        ('[{"text": 5}]', "example 0: not an example with text"),
+        ('[{"text": "hi"}, 5]', "example 1: not an example with text"),
+        ('[{"text": "hi", "slots": "x"}]', "slots is not an object"),
+        ('[{"text": "hi", "slots": {"date": {"span": "a"}}}]', "slot date has no"),
+        ('[{"text": "hi", "slots": {"date": {"span": [1, 200]}}}]', "slot date has no"),
+        ("not json", "Expecting value"),
+    ],
+)
+def test_eval_entities_says_which_example_is_wrong(tmp_path, examples, says):
+    data = tmp_path / "fold.json"
+    data.write_text(examples)
+
+    with pytest.raises(CommandError, match=says):
+        call_command("eval_entities", "--data", str(data), stdout=StringIO())

@@ -177,10 +177,36 @@ def read_examples(paths: Iterable[Path]) -> list[dict]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CommandError(f"{path}: {exc}") from exc
-        if not isinstance(data, list) or not all("text" in e for e in data):
+        if not isinstance(data, list):
             raise CommandError(f"{path} is not an NLU++ file (a list of examples with text)")
+        for index, example in enumerate(data):
+            problem = _problem(example)
+            if problem:
+                raise CommandError(f"{path}, example {index}: {problem}")
         examples.extend(data)
     return examples
+
+
+def _problem(example: object) -> str | None:
+    """What makes `example` unreadable as NLU++ (for the slots scored here), or None."""
+    if not isinstance(example, dict) or not isinstance(example.get("text"), str):
+        return "not an example with text (an NLU++ file is a list of examples with text)"
+    slots = example.get("slots") or {}
+    if not isinstance(slots, dict):
+        return "slots is not an object"
+    for name in SLOTS:
+        slot = slots.get(name)
+        if slot is None:
+            continue
+        span = slot.get("span") if isinstance(slot, dict) else None
+        if not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in span)
+            and 0 <= span[0] <= span[1] <= len(example["text"])
+        ):
+            return f"slot {name} has no [start, end] span within its text"
+    return None
 
 
 class Command(BaseCommand):

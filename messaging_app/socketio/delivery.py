@@ -6,11 +6,10 @@ import logging
 
 from channels.layers import get_channel_layer
 
-from chatbackend.auth import TokenRejected, user_reloaded
-from chatbackend.errors import NotFound
+from chatbackend.auth import TokenRejected
+from messaging_app import realtime
 from messaging_app.consumers import orm
 from messaging_app.socketio.connection import CONTRACT, ORIGINAL, Connection
-from sessions_app.selectors import session_get
 
 logger = logging.getLogger(__name__)
 
@@ -41,24 +40,24 @@ async def forward_channel_events(conn: Connection) -> None:
             logger.exception("delivering %s failed", event.get("type"))
 
 
-def _check_visible(user, session_id: str) -> None:
-    session_get(actor=user_reloaded(user), session_id=session_id)
-
-
 async def still_visible(conn: Connection, session_id: str) -> bool:
     """Whether the socket's user may still see another user's session it joined as staff.
 
     Checked before each delivery, not only at the socket's next event: staff who lose the flag
     (or their account) must stop hearing customers at once, also on a socket that only listens.
-    A session no longer visible is left; a deactivated account is signed out.
+    A session no longer visible is left; a deactivated account is signed out. The same check
+    as /ws/chat/'s (realtime.visible_sessions).
     """
     try:
-        await orm(_check_visible)(conn.user, session_id)
-    except NotFound:
-        await conn.leave(session_id)
-        return False
+        conn.user, visible = await orm(realtime.visible_sessions)(conn.user, [session_id])
     except TokenRejected:
         conn.server.sign_out_later(conn)
+        return False
+    except Exception as exc:  # database away: withhold rather than deliver unchecked
+        logger.warning("delivery check failed: %s", exc.__class__.__name__)
+        return False
+    if session_id not in visible:
+        await conn.leave(session_id)
         return False
     return True
 

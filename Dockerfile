@@ -31,4 +31,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # Migrations run as a separate release step (docs/operations.md); the container only serves.
 # uvicorn: as fast as daphne here, workers on one port, and sockets close with 1001 on SIGTERM
 # (docs/benchmarks.md). WEB_CONCURRENCY=<cores> where no client long-polls Socket.IO.
-CMD ["sh", "-c", "exec uvicorn chatbackend.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-1} --loop uvloop --http httptools --ws-per-message-deflate false --lifespan off --no-access-log --timeout-graceful-shutdown 15"]
+# --ws-max-size: uvicorn buffers frames up to 16 MiB by default; past 1 MiB it closes the socket
+# (1009) before buffering. Frames over WS_MAX_FRAME_BYTES below that get a frame_too_large error.
+CMD ["sh", "-c", "exec uvicorn chatbackend.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-1} --loop uvloop --http httptools --ws-per-message-deflate false --ws-max-size 1048576 --lifespan off --no-access-log --timeout-graceful-shutdown 15"]

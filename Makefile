@@ -42,7 +42,7 @@ run: install model
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/uvicorn chatbackend.asgi:application --host $(HOST) --port $(PORT) \
 	  --workers $(WORKERS) --loop uvloop --http httptools --ws-per-message-deflate false \
-	  --lifespan off --no-access-log --timeout-graceful-shutdown 15
+	  --ws-max-size 1048576 --lifespan off --no-access-log --timeout-graceful-shutdown 15
 
 # daphne keeps working (no 1001 on shutdown, one process per port): docs/benchmarks.md.
 run-daphne: install model

@@ -189,7 +189,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def handle_frame(self, text_data, bytes_data):
         if bytes_data is not None:
             return await self.send_error("binary_not_supported", "Frames must be JSON text")
-        if len(text_data) > settings.WS_MAX_FRAME_BYTES:
+        # Bytes, as the setting says: 16 KiB of emoji is a quarter as many characters. Only
+        # a frame that could be over is encoded to find out.
+        limit = settings.WS_MAX_FRAME_BYTES
+        if len(text_data) > limit or (
+            len(text_data) * 4 > limit and len(text_data.encode(errors="surrogatepass")) > limit
+        ):
             return await self.send_error(
                 "frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes"
             )

@@ -246,6 +246,14 @@ async def test_binary_and_oversized_frames_are_refused(user, use_echo):
         text_data=json.dumps({"event": "chat:message", "data": {"content": "x" * 20000}})
     )
     assert (await receive_event(ws))["data"]["code"] == "frame_too_large"
+    # The limit is in bytes: 5,000 emoji are 5,000 characters but 20,000 bytes of UTF-8.
+    await ws.send_to(
+        text_data=json.dumps(
+            {"event": "chat:message", "data": {"content": "\U0001f600" * 5000}},
+            ensure_ascii=False,
+        )
+    )
+    assert (await receive_event(ws))["data"]["code"] == "frame_too_large"
     assert await sync_to_async(ChatMessage.objects.count)() == 0
     await ws.disconnect()
 

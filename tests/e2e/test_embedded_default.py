@@ -155,6 +155,20 @@ async def _websocket_turn(base: str, token: str, session_id: str) -> tuple[dict,
     return frames["chat:ack"], frames["chat:response"]
 
 
+async def _oversized_frame_close_code(base: str) -> int:
+    """What the served socket does with a 2 MiB frame: uvicorn's --ws-max-size closes it."""
+    url = base.replace("http://", "ws://") + "/ws/chat/"
+    async with (
+        asyncio.timeout(TURN_TIMEOUT_SECONDS),
+        websockets.connect(url, origin=base, max_size=None) as ws,
+    ):
+        await ws.send("x" * (2 * 1024 * 1024))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await ws.recv()
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
 def test_make_run_serves_a_chat_on_sqlite_and_the_in_memory_layer(embedded_server):
     base, server, output = embedded_server
     with httpx.Client(base_url=base, timeout=TURN_TIMEOUT_SECONDS) as http:
@@ -181,6 +195,9 @@ def test_make_run_serves_a_chat_on_sqlite_and_the_in_memory_layer(embedded_serve
         assert (ack["sequenceNumber"], ack["responseSequenceNumber"]) == (3, 4)
         assert response["response"]["message_id"] == ack["responseMessageId"]
         assert "5,432.10" in response["response"]["content"], response["response"]
+
+        # make run caps frames before buffering them (1009: message too big).
+        assert asyncio.run(_oversized_frame_close_code(base)) == 1009
 
         history = http.get(f"/api/sessions/{session_id}/history").json()
         assert [m["sequence_number"] for m in history["messages"]] == [1, 2, 3, 4]

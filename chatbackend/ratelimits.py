@@ -132,14 +132,20 @@ class LoginAttempt:
 
     def count(self, group: str, key: str, rate: str) -> dict | None:
         """Add this attempt to one counter; the usage with the failures so far in `count`."""
+        # django-ratelimit can only add, so refunds are a second counter of the same window:
+        # a window's failures are its attempts less its refunds. The refunds are read *before*
+        # this attempt is added: every refund read then is an earlier attempt's, so the
+        # difference can only overstate the failures ahead of this one. Read after, it could
+        # include a later attempt's refund and let one past the limit while others are refused.
+        refunds = _usage(group=f"{group}.refunds", key=key, rate=rate, increment=False)
         usage = _usage(group=group, key=key, rate=rate, increment=True)
         if usage is None:  # Redis down: fail open, like every limit
             return None
         self._counted.append((group, key, rate))
-        # django-ratelimit can only add, so refunds are a second counter of the same window:
-        # a window's failures are its attempts less its refunds.
-        refunds = _usage(group=f"{group}.refunds", key=key, rate=rate, increment=False)
-        return {**usage, "count": usage["count"] - (refunds["count"] if refunds else 0)}
+        # Both counters share the key, hence the window; if it ended between the two reads,
+        # the refunds were the old window's and none of the new one's are known yet.
+        same_window = refunds is not None and refunds["time_left"] >= usage["time_left"]
+        return {**usage, "count": usage["count"] - (refunds["count"] if same_window else 0)}
 
     def refund(self) -> None:
         for group, key, rate in self._counted:

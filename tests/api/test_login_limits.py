@@ -102,6 +102,37 @@ def test_attempts_in_flight_together_cannot_all_pass_the_check(user):
             pass
 
 
+def test_an_attempt_is_not_let_through_by_a_refund_counted_after_it(user, monkeypatch):
+    # The interleaving the concurrent test below can only hit by chance, made to happen: while
+    # the 11th attempt is being counted, a 12th is counted, refused and refunded. The 11th must
+    # still see ten failures ahead of it.
+    from chatbackend import ratelimits
+    from chatbackend.ratelimits import RateLimited, login_attempt
+
+    for _ in range(10):
+        with login_attempt(username="alice", ip=ATTACKER) as attempt:
+            attempt.failed()
+
+    counted = ratelimits._usage
+    interloper = {"pending": True}
+
+    def count_with_an_interloper(**kwargs):
+        usage = counted(**kwargs)
+        if (
+            kwargs["increment"]
+            and kwargs["group"] == "auth.login.ip_user"
+            and interloper.pop("pending", False)
+        ):
+            with pytest.raises(RateLimited), login_attempt(username="alice", ip=ATTACKER):
+                pass
+        return usage
+
+    monkeypatch.setattr(ratelimits, "_usage", count_with_an_interloper)
+    with pytest.raises(RateLimited), login_attempt(username="alice", ip=ATTACKER):
+        pass
+    assert not interloper  # the interloper did run inside the 11th attempt's count
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_wrong_passwords_get_no_more_than_the_limit(user):
     from chatbackend.auth import Unauthorized, tokens_login

@@ -263,6 +263,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 code="join_failed",  # as Socket.IO says it
                 details={"sessionId": session["sessionId"]},
             )
+        # Read again now that the socket is in the group: a change committed before the join
+        # took is in this snapshot, and every later one reaches the socket as an event after it.
+        session = await orm(realtime.join)(self.user, {"sessionId": session["sessionId"]})
         await self.send_event("session:updated", {"session": session, "joined": True})
 
     async def on_typing(self, data: dict):

@@ -48,6 +48,23 @@ def isolated_rate_limits(settings):
 
 
 @pytest.fixture
+def rate_limit_clock_stopped(monkeypatch):
+    """django-ratelimit's clock held at one instant, so a test's attempts share one window.
+
+    Its windows are fixed minutes ending at a second set by each key: a test that counts ten
+    attempts can otherwise straddle an edge and see the count start again. In-process only
+    (a live server in another process keeps the real clock; see wait_for_a_fresh_window).
+    """
+    import time
+    from types import SimpleNamespace
+
+    import django_ratelimit.core
+
+    now = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
+
+
+@pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-pass-123")
 

@@ -297,3 +297,19 @@ def at_once(count: int, func) -> tuple[list, list[Exception]]:
     for thread in threads:
         thread.join()
     return results, errors
+
+
+def seconds_left_in_message_window(session_id, rate: str = "60/m") -> int:
+    """How long the fixed window now counting `session_id`'s messages has to run.
+
+    django-ratelimit's windows end at a second of their own for every key, whatever process
+    counts; a test that must not straddle an edge picks a session (or waits) by this.
+    """
+    from django_ratelimit.core import get_usage
+
+    from chatbackend.ratelimits import _NO_REQUEST
+
+    usage = get_usage(
+        _NO_REQUEST, group="chat.messages", key=lambda _g, _r: str(session_id), rate=rate
+    )
+    return usage["time_left"]

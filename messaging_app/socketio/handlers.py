@@ -101,6 +101,8 @@ async def on_session_join(conn: Connection, data: dict):
     session = await orm(realtime.join)(conn.user, data)
     if refused := await _join(conn, session["sessionId"], CONTRACT, session["userId"]):
         return refused
+    # Read again once joined, as /ws/chat/ does: nothing committed in between is missed.
+    session = await orm(realtime.join)(conn.user, {"sessionId": session["sessionId"]})
     return await conn.emit("session:updated", {"session": session, "joined": True})
 
 
@@ -117,9 +119,12 @@ async def on_create_session(conn: Connection, data: dict):
 
 
 async def on_join_session(conn: Connection, data: dict):
-    body = await orm(_join_with_history)(conn.user, data)
-    if refused := await _join(conn, body["sessionId"], ORIGINAL, body["session"]["userId"]):
+    # The ownership check first, the snapshot and history once joined: a message or status
+    # change committed in between is in them rather than lost between the two.
+    session = await orm(realtime.join)(conn.user, data)
+    if refused := await _join(conn, session["sessionId"], ORIGINAL, session["userId"]):
         return refused
+    body = await orm(_join_with_history)(conn.user, {"sessionId": session["sessionId"]})
     return await conn.emit("sessionJoined", body)
 
 

@@ -1,6 +1,7 @@
 """Login limits count failed attempts only, per client address and username, plus a loose
 ceiling per username over all addresses; /auth/login and the admin's form share the counters.
-Counters are Redis's (each test has its own prefix); nothing here waits for a window."""
+Counters are Redis's (each test has its own prefix), and django-ratelimit's clock is stopped for
+each test, so no test straddles a window's edge; nothing here waits for a window."""
 
 from contextlib import ExitStack
 
@@ -9,7 +10,7 @@ from django.test import Client, RequestFactory
 
 from tests.support import at_once
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_clock_stopped")]
 
 ATTACKER = "203.0.113.9"
 OWNER = "198.51.100.20"

@@ -19,14 +19,23 @@ from tests.support import LiveServer, live_env
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def idle_and_fresh_sessions(user) -> tuple[ChatSession, ChatSession]:
-    idle, fresh = session_create(actor=user), session_create(actor=user)
-    ChatSession.objects.filter(pk=idle.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    return idle, fresh
+def make_idle(session: ChatSession) -> None:
+    ChatSession.objects.filter(pk=session.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+
+
+async def next_frame(ws, event: str, *, joined: bool) -> dict:
+    """The next `event` frame that is (or is not) the reply to a join."""
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["event"] == event and ("joined" in frame["data"]) == joined:
+            return frame
 
 
 async def test_the_server_expires_idle_sessions_by_itself(user):
-    idle, fresh = await sync_to_async(idle_and_fresh_sessions)(user)
+    idle = await sync_to_async(session_create)(actor=user)
+    fresh = await sync_to_async(session_create)(actor=user)
     token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
     server = LiveServer(live_env(SESSION_SWEEP_SECONDS="1"), server="uvicorn").start()
     ws_url = server.url.replace("http://", "ws://") + f"/ws/chat/?token={token}"
@@ -35,10 +44,12 @@ async def test_the_server_expires_idle_sessions_by_itself(user):
             join = {"event": "session:join", "data": {"sessionId": str(idle.pk)}}
             await ws.send(json.dumps(join))
             async with asyncio.timeout(15):
-                while True:
-                    frame = json.loads(await ws.recv())
-                    if frame["event"] == "session:updated" and "joined" not in frame["data"]:
-                        break
+                joined = await next_frame(ws, "session:updated", joined=True)
+                assert joined["data"]["session"]["status"] == "active"
+                # Idle only once the socket is in the session's group, so the sweep that
+                # expires it cannot come before the socket can hear about it.
+                await sync_to_async(make_idle)(idle)
+                frame = await next_frame(ws, "session:updated", joined=False)
             assert frame["data"]["session"]["status"] == "expired"
             assert frame["data"]["session"]["isActive"] is False
         async with httpx.AsyncClient(

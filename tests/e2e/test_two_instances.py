@@ -71,6 +71,7 @@ async def test_a_message_sent_on_one_instance_reaches_a_socket_on_the_other(user
 # graceful close is proven on uvicorn; docs/websocket.md says what daphne does instead.
 async def test_sigterm_closes_sockets_with_1001_and_loses_no_acknowledged_message(user):
     session = await sync_to_async(session_create)(actor=user)
+    warm_up = await sync_to_async(session_create)(actor=user)
     token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
     server = LiveServer(
         live_env(),
@@ -80,6 +81,11 @@ async def test_sigterm_closes_sockets_with_1001_and_loses_no_acknowledged_messag
     try:
         url = server.url.replace("http://", "ws://") + f"/ws/chat/?token={token}"
         async with websockets.connect(url) as ws:
+            # One turn first, so the drain below waits on turns, not on the NLU model loading
+            # (lazily, on a first turn), which a slow machine could take most of its limit for.
+            frame = {"sessionId": str(warm_up.pk), "content": "hello"}
+            await ws.send(json.dumps({"event": "chat:message", "data": frame}))
+            await next_event(ws, "chat:ack", timeout=60)
             for n in range(5):
                 frame = {
                     "sessionId": str(session.pk),

@@ -170,10 +170,12 @@ async def test_a_tab_closed_during_a_turn_is_released(user, held, caplog):
 
 async def test_a_socket_closed_at_token_expiry_during_a_turn_is_released(user, held, caplog):
     session = await sync_to_async(session_create)(actor=user)
-    token = await sync_to_async(short_token)(user, 2)
     caplog.set_level(logging.ERROR)
     async with uvicorn_serving() as url:
         before = connections.open_sockets()
+        # Minted once the server is up, and not too short: the turn must start before expiry
+        # (set_exp truncates to whole seconds, so "4 s" lives 3 to 4 s).
+        token = await sync_to_async(short_token)(user, 4)
         async with websockets.connect(f"{url}?token={token}") as ws:
             await ws.send(turn(session, "expiring-1"))
             assert await asyncio.to_thread(held.entered.wait, 5), "the turn never started"

@@ -308,6 +308,27 @@ async def test_status_changes_are_pushed_as_session_updated(user, use_echo):
     await ws.disconnect()
 
 
+async def test_a_change_made_while_joining_is_not_lost(user, use_echo, monkeypatch):
+    # The session is resolved after the join read it and before the socket is in its group:
+    # the event goes to nobody, so the join's own reply must carry the change.
+    from messaging_app.consumers import ChatConsumer
+
+    session = await sync_to_async(session_create)(actor=user)
+    joining = ChatConsumer.join
+
+    async def join_after_a_change(consumer, session_id):
+        await sync_to_async(session_resolve)(actor=user, session_id=session_id, notes="done")
+        return await joining(consumer, session_id)
+
+    monkeypatch.setattr(ChatConsumer, "join", join_after_a_change)
+    ws, _ = await connect(token=token_for(user))
+    await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
+    joined = await receive_event(ws, "session:updated")
+    assert joined["data"]["joined"] is True
+    assert joined["data"]["session"]["status"] == "resolved"
+    await ws.disconnect()
+
+
 async def test_history_catch_up_after_seq(user, use_echo):
     session = await sync_to_async(session_create)(actor=user)
     for text in ("a", "b", "c"):

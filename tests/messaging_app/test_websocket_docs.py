@@ -41,7 +41,9 @@ def test_the_browser_example_works(server):
     script = re.search(r'```html\n<script type="module">\n(.*?)</script>', DOC, re.S).group(1)
     # Node's WHATWG WebSocket and fetch stand in for the browser; `location` is the page's.
     prelude = f"const location = {{origin: {server.url!r}}};\n"
-    watchdog = "\nsetTimeout(() => process.exit(0), 8000);\n"
+    # A watchdog that fails: a slow machine's first turn (the NLU model loads lazily) must not
+    # be mistaken for a missing answer, and a missing answer must not pass as a clean exit.
+    watchdog = '\nsetTimeout(() => { console.error("no answer"); process.exit(1); }, 45000);\n'
     logged = script.replace(
         'console.log("bot:", data.response.content);',
         'console.log("bot:", data.response.content); process.exit(0);',

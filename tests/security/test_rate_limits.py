@@ -7,27 +7,23 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django_ratelimit.core import get_usage
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatbackend.asgi import application
-from chatbackend.ratelimits import _NO_REQUEST
 from messaging_app.models import ChatMessage
 from messaging_app.services import message_send
 from sessions_app.services import session_create
 from tests.conftest import bearer, echo_responder
-from tests.support import LiveServer, live_env
+from tests.support import LiveServer, live_env, seconds_left_in_message_window
 
 pytestmark = pytest.mark.django_db
 
 
 def wait_for_a_fresh_window(session_id, needed_seconds: float = 10) -> None:
     """django-ratelimit counts in fixed one-minute windows; start well inside one."""
-    usage = get_usage(
-        _NO_REQUEST, group="chat.messages", key=lambda g, r: str(session_id), rate="60/m"
-    )
-    if usage["time_left"] < needed_seconds:
-        time.sleep(usage["time_left"] + 1)
+    time_left = seconds_left_in_message_window(session_id)
+    if time_left < needed_seconds:
+        time.sleep(time_left + 1)
 
 
 def fill(user, session, n: int) -> None:
@@ -128,10 +124,7 @@ SHARED_RATE = f"{SHARED_LIMIT}/h"
 
 def window_end(session_id, rate: str = SHARED_RATE) -> int:
     """When the fixed window now counting `session_id`'s messages ends (epoch seconds, +-1 s)."""
-    usage = get_usage(
-        _NO_REQUEST, group="chat.messages", key=lambda g, r: str(session_id), rate=rate
-    )
-    return int(time.time()) + usage["time_left"]
+    return int(time.time()) + seconds_left_in_message_window(session_id, rate)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -169,6 +162,7 @@ def test_the_limit_is_shared_by_two_instances(user):
     assert stored == SHARED_LIMIT
 
 
+@pytest.mark.usefixtures("rate_limit_clock_stopped")
 def test_login_attempts_are_limited_per_username(api, user):
     statuses = [
         api.post(
@@ -183,6 +177,7 @@ def test_login_attempts_are_limited_per_username(api, user):
     assert blocked.status_code == 429 and "Retry-After" in blocked
 
 
+@pytest.mark.usefixtures("rate_limit_clock_stopped")
 def test_a_spoofed_forwarded_for_does_not_reset_the_login_limit(api, user):
     statuses = [
         api.post(
@@ -196,6 +191,7 @@ def test_a_spoofed_forwarded_for_does_not_reset_the_login_limit(api, user):
     assert statuses == [401] * 30 + [429]
 
 
+@pytest.mark.usefixtures("rate_limit_clock_stopped")
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(api, user, settings):
     from chatbackend import net
 
@@ -219,6 +215,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(api, user, settings
     assert statuses == [401] * 40
 
 
+@pytest.mark.usefixtures("rate_limit_clock_stopped")
 def test_the_admin_login_form_is_limited_like_the_api(client, staff_user):
     # Staff accounts can act on every session: the admin's form must not be an unlimited oracle.
     attempt = {"username": "carol", "password": "wrong", "next": "/admin/"}

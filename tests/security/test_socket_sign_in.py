@@ -50,7 +50,8 @@ async def closed_with(ws) -> int | None:
 
 
 async def test_the_socket_is_closed_when_its_token_expires(user):
-    ws = await signed_in(user, seconds=2)
+    # 4 s (3 to 4, as set_exp truncates): long enough for the pong on a slow machine.
+    ws = await signed_in(user, seconds=4)
     assert (await event(ws, "ping", {}))["event"] == "pong"
     expired = json.loads(await ws.receive_from(timeout=10))
     assert expired["event"] == "error" and expired["data"]["code"] == "token_expired"
@@ -58,13 +59,13 @@ async def test_the_socket_is_closed_when_its_token_expires(user):
 
 
 async def test_an_auth_frame_with_a_fresh_token_keeps_the_socket_open(user, other_user):
-    ws = await signed_in(user, seconds=2)
+    ws = await signed_in(user, seconds=4)
     renewed = await event(ws, "auth", {"token": await token_for(user)})
     assert renewed == {"event": "auth:ok", "data": {"userId": "alice"}}
     # Another user's token cannot take the socket over.
     refused = await event(ws, "auth", {"token": await token_for(other_user)})
     assert refused["event"] == "error" and refused["data"]["code"] == "forbidden"
-    await asyncio.sleep(3)  # past the first token's expiry
+    await asyncio.sleep(5)  # past the first token's expiry
     assert (await event(ws, "ping", {}))["event"] == "pong"
     await ws.disconnect()
 

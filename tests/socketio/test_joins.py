@@ -16,7 +16,7 @@ from chatbackend.channel_layer import ResilientRedisChannelLayer
 from messaging_app.events import group_refresh_seconds, session_group
 from messaging_app.socketio import connection, handlers, server
 from messaging_app.socketio.connection import CONTRACT, Connection
-from sessions_app.services import session_create
+from sessions_app.services import session_create, session_resolve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,6 +68,28 @@ async def test_a_session_created_while_joins_fail_is_answered_with_the_error_too
     assert [event for event, _ in sent(conn)] == ["error", "sessionCreated"]
     assert sent(conn)[0][1]["code"] == "join_failed"
     assert sent(conn)[1][1] == created
+
+
+@pytest.mark.parametrize(
+    "handler, event",
+    [(handlers.on_session_join, "session:updated"), (handlers.on_join_session, "sessionJoined")],
+)
+async def test_a_change_made_while_joining_is_in_the_answer(user, monkeypatch, handler, event):
+    # Resolved after the ownership check and before the socket is in the group, whose event
+    # then reaches nobody: the answer must be read once joined.
+    session_id = str((await sync_to_async(session_create)(actor=user)).pk)
+    conn = recording_connection(user)
+
+    class ResolvingFirstLayer:
+        async def group_add(self, group, channel):
+            await sync_to_async(session_resolve)(actor=user, session_id=session_id)
+
+    monkeypatch.setattr(connection, "get_channel_layer", ResolvingFirstLayer)
+
+    await handler(conn, {"sessionId": session_id})
+
+    [(sent_event, body)] = sent(conn)
+    assert sent_event == event and body["session"]["status"] == "resolved"
 
 
 # --- group_expiry ----------------------------------------------------------------------------

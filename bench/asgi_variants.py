@@ -49,8 +49,8 @@ class SplitConsumer(consumers.ChatConsumer):
     async def on_message(self, data: dict):
         session_id = data.get("sessionId")
         if session_id is not None:
-            await consumers.orm(session_get)(actor=self.user, session_id=session_id)
-        turn = await consumers.orm(chat_message_send)(
+            await realtime.orm(session_get)(actor=self.user, session_id=session_id)
+        turn = await realtime.orm(chat_message_send)(
             actor=self.user,
             session_id=session_id,
             content=data.get("content", data.get("message")),
@@ -58,7 +58,7 @@ class SplitConsumer(consumers.ChatConsumer):
             client_message_id=data.get("clientMessageId"),
             origin=self.channel_name,
         )
-        body = await consumers.orm(turn_json)(turn)
+        body = await realtime.orm(turn_json)(turn)
         body["replayed"] = turn.replayed
         await self._answer(body)
 

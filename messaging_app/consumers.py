@@ -11,9 +11,7 @@ import json
 import logging
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -24,27 +22,9 @@ from chatbackend.connections import socket_closed, socket_opened
 from chatbackend.errors import PermissionDenied, ServiceUnavailable, ValidationFailed
 from messaging_app import realtime
 from messaging_app.events import group_refresh_seconds, publish_typing, session_group
+from messaging_app.realtime import orm
 
 logger = logging.getLogger(__name__)
-
-
-def _orm_threads() -> int:
-    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
-    return pool.get("max_size", 10) if isinstance(pool, dict) else 10
-
-
-# Channels runs `database_sync_to_async` on one thread per process, so every socket's turn
-# would wait behind every other socket's database round trips (row lock, insert, commit fsync,
-# fan-out): 140-212 turns/s against 249-254 on this pool in the bench (docs/benchmarks.md).
-# Different sockets' events run side by side on these threads, as many as the connection pool
-# holds; each socket still handles its own frames one at a time, in order, and the session's
-# row lock still orders the turns of one session.
-_orm_executor = ThreadPoolExecutor(max_workers=_orm_threads(), thread_name_prefix="ws-orm")
-
-
-def orm(func):
-    """`database_sync_to_async` on the consumers' thread pool."""
-    return database_sync_to_async(func, thread_sensitive=False, executor=_orm_executor)
 
 
 def _not_json(name: str):

@@ -8,7 +8,10 @@ outlives many requests, and a deactivated account or a staff flag taken away cou
 
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError
 
 from chatbackend.auth import TokenRejected, user_reloaded
@@ -20,6 +23,25 @@ from sessions_app.api.serializers import SessionOutput
 from sessions_app.selectors import session_get, sessions_visible_to
 
 logger = logging.getLogger(__name__)
+
+
+def _orm_threads() -> int:
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    return pool.get("max_size", 10) if isinstance(pool, dict) else 10
+
+
+# Channels runs `database_sync_to_async` on one thread per process, so every socket's turn
+# would wait behind every other socket's database round trips (row lock, insert, commit fsync,
+# fan-out): 140-212 turns/s against 249-254 on this pool in the bench (docs/benchmarks.md).
+# Different sockets' events run side by side on these threads, as many as the connection pool
+# holds; each socket still handles its own frames one at a time, in order, and the session's
+# row lock still orders the turns of one session.
+_orm_executor = ThreadPoolExecutor(max_workers=_orm_threads(), thread_name_prefix="ws-orm")
+
+
+def orm(func):
+    """`database_sync_to_async` on the live transports' thread pool (both run their events here)."""
+    return database_sync_to_async(func, thread_sensitive=False, executor=_orm_executor)
 
 
 def history(user, data: dict) -> dict:

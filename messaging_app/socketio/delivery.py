@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 
 from chatbackend.auth import TokenRejected
 from messaging_app import realtime
-from messaging_app.consumers import orm
+from messaging_app.realtime import orm
 from messaging_app.socketio.connection import CONTRACT, ORIGINAL, Connection
 
 logger = logging.getLogger(__name__)

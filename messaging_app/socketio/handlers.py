@@ -19,8 +19,8 @@ from chatbackend.errors import ValidationFailed
 # both transports answer chat:message / chat:history / session:join identically.
 from messaging_app import realtime
 from messaging_app.api.serializers import MessageOutput
-from messaging_app.consumers import orm
 from messaging_app.events import publish_typing
+from messaging_app.realtime import orm
 from messaging_app.selectors import history_tail
 from messaging_app.socketio.connection import CONTRACT, ORIGINAL, Connection, json_native
 from messaging_app.socketio.delivery import session_ended_body

@@ -5,7 +5,7 @@ from typing import Any
 
 from chatbackend.auth import SocketLogin, TokenRejected, socket_login
 from chatbackend.ws_security import token_from_scope
-from messaging_app.consumers import orm
+from messaging_app.realtime import orm
 
 
 def token_from_auth(auth: Any) -> str | None:

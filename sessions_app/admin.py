@@ -27,6 +27,12 @@ from sessions_app.management.support import session_permission
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services import session_end, session_hand_back, session_resolve
 
+# A page of the changelist is 50; a bulk action runs in one request (see _too_many).
+BULK_ACTION_MAX_SESSIONS = 200
+# A session's page shows its latest messages: at the message rate a scripted session gains
+# ~170k rows a day, which no page renders. All of them are in the messages list.
+TRANSCRIPT_MAX_MESSAGES = 200
+
 
 class ReplyForm(forms.Form):
     content = forms.CharField(
@@ -320,6 +326,14 @@ class ChatSessionAdmin(admin.ModelAdmin):
         view.__name__ = f"chatsession_{action.name}"
         return view
 
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, TranscriptInline) and obj is not None:
+            # Sequence numbers run 1..message_count without gaps: the newest, by their index.
+            newest = obj.message_count - TRANSCRIPT_MAX_MESSAGES
+            kwargs["queryset"] = kwargs["queryset"].filter(sequence_number__gt=newest)
+        return kwargs
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         session = self.get_object(request, unquote(object_id))
         panel = []
@@ -359,23 +373,56 @@ class ChatSessionAdmin(admin.ModelAdmin):
                 request, f"Left {len(refused)} unchanged: " + "; ".join(refused), messages.WARNING
             )
 
+    def _too_many(self, request, queryset) -> bool:
+        """Bulk actions change each session in its own transaction within one request: past a
+        page's worth, the request outlives a proxy's timeout (and the confirmation page posts
+        one field per session, against Django's DATA_UPLOAD_MAX_NUMBER_FIELDS)."""
+        if queryset.count() <= BULK_ACTION_MAX_SESSIONS:
+            return False
+        self.message_user(
+            request,
+            f"Select at most {BULK_ACTION_MAX_SESSIONS} sessions at a time; nothing was changed.",
+            messages.ERROR,
+        )
+        return True
+
+    def _confirmation(self, request, queryset, *, action: str, form_class, title: str, question):
+        """(the confirmed form, None), or (None, the page asking to confirm): like Django's own
+        delete confirmation, a closing action is taken only from a second, explicit post."""
+        form = form_class(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_valid():
+            return form, None
+        page = TemplateResponse(
+            request,
+            "admin/sessions_app/chatsession/confirm_selected.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "question": question,
+                "action": action,
+                "opts": self.opts,
+                "form": form if form.is_bound else form_class(),
+                "sessions": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+        return None, page
+
     @admin.action(description="Resolve selected sessions (with notes)…", permissions=["resolve"])
     def resolve_selected(self, request, queryset):
-        form = ResolveForm(request.POST if request.POST.get("confirm") == "yes" else None)
-        if not form.is_valid():
-            # First ask for the notes, like Django's own delete confirmation page.
-            return TemplateResponse(
-                request,
-                "admin/sessions_app/chatsession/resolve_selected.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Resolve sessions",
-                    "opts": self.opts,
-                    "form": form if form.is_bound else ResolveForm(),
-                    "sessions": queryset,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                },
-            )
+        if self._too_many(request, queryset):
+            return None
+        form, page = self._confirmation(
+            request,
+            queryset,
+            action="resolve_selected",
+            form_class=ResolveForm,
+            title="Resolve sessions",
+            question="Resolve these sessions? Resolved sessions are closed for good: users "
+            "cannot resume them.",
+        )
+        if page:
+            return page
         notes = form.cleaned_data["notes"]
         self._bulk(
             request,
@@ -388,9 +435,22 @@ class ChatSessionAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description="End selected sessions", permissions=["end"])
+    @admin.action(description="End selected sessions…", permissions=["end"])
     def end_selected(self, request, queryset):
-        reason = f"ended by support ({request.user.get_username()})"
+        if self._too_many(request, queryset):
+            return None
+        form, page = self._confirmation(
+            request,
+            queryset,
+            action="end_selected",
+            form_class=EndForm,
+            title="End sessions",
+            question="End these sessions? Ended sessions are closed for good: users cannot "
+            "resume them.",
+        )
+        if page:
+            return page
+        reason = form.cleaned_data["reason"] or f"ended by support ({request.user.get_username()})"
         self._bulk(
             request,
             queryset,
@@ -400,9 +460,12 @@ class ChatSessionAdmin(admin.ModelAdmin):
             "Ended the session.",
             "Ended",
         )
+        return None
 
     @admin.action(description="Hand selected sessions back to the bot", permissions=["handback"])
     def hand_back_selected(self, request, queryset):
+        if self._too_many(request, queryset):
+            return
         self._bulk(
             request,
             queryset,

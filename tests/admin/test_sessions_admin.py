@@ -192,6 +192,17 @@ def test_session_page_shows_the_transcript_in_order_with_analysis(staff, alice_s
     assert "hand-back" not in html  # only a pending session can be handed back
 
 
+def test_a_long_session_shows_its_latest_messages_and_links_to_all(
+    staff, alice_session, monkeypatch
+):
+    monkeypatch.setattr("sessions_app.admin.TRANSCRIPT_MAX_MESSAGES", 3)
+    html = staff.get(change_url(alice_session)).content.decode()
+    shown = [n for n in range(1, 5) if f'<td class="field-sequence_number">{n}</td>' in html]
+    assert shown == [2, 3, 4]
+    assert "the latest 3 of 4" in html
+    assert f'/admin/messaging_app/chatmessage/?q={alice_session.pk}"' in html
+
+
 def test_transcript_escapes_message_text(staff, user):
     session = converse(user, "<script>alert(1)</script>")
     html = staff.get(change_url(session)).content.decode()
@@ -319,12 +330,47 @@ def test_bulk_resolve_asks_for_notes_then_resolves(staff, alice_session, pending
     assert LogEntry.objects.count() == 2
 
 
+def test_bulk_end_asks_first_then_ends_with_the_reason_given(staff, alice_session):
+    # Ending is as final as resolving: the first post only asks.
+    selected = [str(alice_session.pk)]
+    form = staff.post(CHANGELIST, {"action": "end_selected", "_selected_action": selected})
+    assert form.status_code == 200 and b'name="reason"' in form.content
+    assert b"End these sessions?" in form.content
+    assert refreshed(alice_session).status == SessionStatus.ACTIVE
+
+    confirm = {"action": "end_selected", "_selected_action": selected, "confirm": "yes"}
+    staff.post(CHANGELIST, {**confirm, "reason": "duplicate of another chat"})
+    stored = refreshed(alice_session)
+    assert stored.status == SessionStatus.TERMINATED
+    assert stored.ended_reason == "duplicate of another chat"
+
+
+@pytest.mark.parametrize("action", ["resolve_selected", "end_selected", "hand_back_selected"])
+def test_a_bulk_action_on_too_many_sessions_changes_nothing(
+    staff, alice_session, pending_session, monkeypatch, action
+):
+    monkeypatch.setattr("sessions_app.admin.BULK_ACTION_MAX_SESSIONS", 1)
+    selected = [str(alice_session.pk), str(pending_session.pk)]
+    response = staff.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": selected, "confirm": "yes", "notes": "x"},
+        follow=True,
+    )
+    assert "Select at most 1 sessions at a time; nothing was changed." in response.content.decode()
+    assert refreshed(alice_session).status == SessionStatus.ACTIVE
+    assert refreshed(pending_session).status == SessionStatus.PENDING
+
+
 def test_bulk_end_skips_what_cannot_change(staff, user, alice_session):
     ended = converse(user, "bye")
     staff.post(action_url(ended, "end"), {"reason": "first"})
     response = staff.post(
         CHANGELIST,
-        {"action": "end_selected", "_selected_action": [str(alice_session.pk), str(ended.pk)]},
+        {
+            "action": "end_selected",
+            "_selected_action": [str(alice_session.pk), str(ended.pk)],
+            "confirm": "yes",
+        },
         follow=True,
     )
     html = response.content.decode()
@@ -347,7 +393,11 @@ def test_bulk_end_stops_cleanly_when_the_database_goes(staff, user, monkeypatch)
     monkeypatch.setattr("sessions_app.admin.session_end", end_once_then_fail)
     response = staff.post(
         CHANGELIST,
-        {"action": "end_selected", "_selected_action": [str(first.pk), str(second.pk)]},
+        {
+            "action": "end_selected",
+            "_selected_action": [str(first.pk), str(second.pk)],
+            "confirm": "yes",
+        },
         follow=True,
     )
     assert response.status_code == 200

@@ -144,22 +144,38 @@ def session_hand_back(*, actor, session_id) -> ChatSession:
     return session
 
 
-@transaction.atomic
+# Sessions expired per transaction: a backlog (a missed cron window, an imported database)
+# is worked off in short transactions holding few row locks, not one that holds them all.
+EXPIRY_BATCH = 1000
+
+
 def sessions_expire_idle(*, now: datetime | None = None) -> int:
     """Mark every active session idle past its TTL as `expired`; returns how many."""
     now = now or timezone.now()
-    # Rows a sender holds are skipped: that message keeps its session active anyway.
+    total = 0
+    while True:
+        expired = _expire_idle_batch(now)
+        total += expired
+        if expired < EXPIRY_BATCH:
+            return total
+
+
+@transaction.atomic
+def _expire_idle_batch(now: datetime) -> int:
+    # Rows a sender holds are skipped: that message keeps its session active anyway. Those
+    # expired leave the filter, so the next batch takes the next ones.
     idle = list(
-        ChatSession.objects.select_for_update(skip_locked=True).filter(
-            status=SessionStatus.ACTIVE, expires_at__lte=now
-        )
+        ChatSession.objects.select_for_update(skip_locked=True)
+        .filter(status=SessionStatus.ACTIVE, expires_at__lte=now)
+        .order_by()[:EXPIRY_BATCH]
+    )
+    ChatSession.objects.filter(pk__in=[session.pk for session in idle]).update(
+        status=SessionStatus.EXPIRED, is_active=False, updated_at=now
     )
     for session in idle:
         session.status = SessionStatus.EXPIRED
         session.is_active = False
         session.updated_at = now
-    ChatSession.objects.bulk_update(idle, ["status", "is_active", "updated_at"])
-    for session in idle:
         _announce(session)
     return len(idle)
 

@@ -82,6 +82,24 @@ def test_terminated_sessions_cannot_be_resumed_or_resolved(user):
         session_resolve(actor=user, session_id=session.pk)
 
 
+def test_a_backlog_of_idle_sessions_expires_in_batches(user, monkeypatch):
+    from sessions_app import services
+
+    monkeypatch.setattr(services, "EXPIRY_BATCH", 2)
+    committed = []
+    monkeypatch.setattr(services, "_announce", lambda session: committed.append(session.pk))
+    idle = [session_create(actor=user) for _ in range(5)]
+    fresh = session_create(actor=user)
+    past = timezone.now() - timedelta(seconds=1)
+    ChatSession.objects.filter(pk__in=[s.pk for s in idle]).update(expires_at=past)
+
+    assert sessions_expire_idle() == 5
+    statuses = dict(ChatSession.objects.values_list("pk", "status"))
+    assert {statuses[s.pk] for s in idle} == {SessionStatus.EXPIRED}
+    assert statuses[fresh.pk] == SessionStatus.ACTIVE
+    assert sorted(committed) == sorted(s.pk for s in idle)  # each announced once
+
+
 def test_idle_sessions_expire_and_can_be_resumed(user):
     idle = session_create(actor=user)
     fresh = session_create(actor=user)

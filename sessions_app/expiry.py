@@ -1,10 +1,11 @@
 """Sessions idle past their TTL become `expired` without anyone scheduling a job.
 
 Each server process sweeps every SESSION_SWEEP_SECONDS (`sessions_expire_idle`: an UPDATE of
-the sessions due, a thousand per transaction, then `session:updated` to their sockets). Several processes and instances
-sweeping side by side is safe: the sweep skips rows another transaction holds and only touches
-sessions still active and due. `manage.py expire_sessions` does the same once, from cron, for
-deployments that turn the sweeper off (SESSION_SWEEP_SECONDS=0).
+the sessions due, a thousand per transaction, then `session:updated` to their sockets).
+Several processes and instances sweeping side by side is safe: the sweep skips rows another
+transaction holds and only touches sessions still active and due. `manage.py expire_sessions`
+does the same once, from cron, for deployments that turn the sweeper off
+(SESSION_SWEEP_SECONDS=0).
 """
 
 import asyncio

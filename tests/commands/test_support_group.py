@@ -31,3 +31,10 @@ def test_it_adds_staff_to_the_group(run, user):
 def test_an_unknown_user_is_an_error(run):
     with pytest.raises(CommandError, match="No such user: nobody"):
         run("support_group", "--add", "nobody")
+
+
+def test_a_typo_in_one_name_gives_nobody_access(run, user):
+    with pytest.raises(CommandError, match="No such user: alicee; nobody was added"):
+        run("support_group", "--add", "alice", "--add", "alicee")
+    user.refresh_from_db()
+    assert not user.is_staff and not user.groups.exists()

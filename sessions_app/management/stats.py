@@ -69,6 +69,9 @@ def chat_stats_by_day(
 ) -> tuple[list[DayStats], DayStats]:
     """One row per UTC day in [since, until), plus the whole period; days with no traffic
     are included as zeros so a report has no holes."""
+    # Rows are grouped by UTC day, so the list of days must be UTC days too: 20:00 in New York
+    # on 1 March is 2 March in UTC.
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
     sessions = ChatSession.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
     messages = ChatMessage.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
     intents = messages.filter(direction=Direction.INCOMING, intent__isnull=False).exclude(intent="")

@@ -57,6 +57,13 @@ def test_daily_figures(run, traffic):
     assert total["topIntents"][0] == {"intent": "card_lost", "count": 4}
 
 
+def test_a_range_given_in_another_zone_lists_its_utc_days(run, traffic):
+    # 20:00 New York time (UTC-5) on the 8th to the 9th: 01:00 UTC on the 9th to the 10th.
+    body = stats_json(run, "--since", "2026-03-08T20:00-05:00", "--until", "2026-03-09T20:00-05:00")
+    assert [d["day"] for d in body["days"]] == ["2026-03-09", "2026-03-10"]
+    assert body["days"][0]["sessions"] == 3
+
+
 def test_table_output(run, traffic):
     out = run("chat_stats", "--since", "2026-03-09", "--until", "2026-03-12").stdout
     lines = out.splitlines()

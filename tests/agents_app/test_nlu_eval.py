@@ -172,6 +172,36 @@ def test_eval_nlu_says_what_is_wrong_with_a_file(tmp_path, content, says):
         call_command("eval_nlu", "--data", str(data), stdout=StringIO())
 
 
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--cv", "1"], "at least 2 folds"),
+        (["--cv", "-3"], "at least 2 folds"),
+        (["--cv", "500"], "cannot cross-validate"),
+        (["--model", "/nonexistent/model.skops"], "cannot load the model"),
+    ],
+)
+def test_eval_nlu_says_what_is_wrong_with_an_option(tmp_path, options, says):
+    with pytest.raises(CommandError, match=says):
+        call_command("eval_nlu", "--data", str(INTENTS_CSV), *options, stdout=StringIO())
+
+
+def test_eval_nlu_refuses_a_model_file_that_is_not_one(tmp_path):
+    foreign = tmp_path / "model.skops"
+    foreign.write_text("not a model")
+    with pytest.raises(CommandError, match="cannot load the model"):
+        call_command("eval_nlu", "--data", str(INTENTS_CSV), "--model", str(foreign))
+
+
+def test_train_nlu_refuses_an_output_it_cannot_write_before_training(monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("trained before checking the output")
+
+    monkeypatch.setattr(nlu.TrainedIntentClassifier, "train", never)
+    with pytest.raises(CommandError, match=r"cannot write /nonexistent/dir/model\.skops"):
+        call_command("train_nlu", "--output", "/nonexistent/dir/model.skops", stdout=StringIO())
+
+
 # --- entities --------------------------------------------------------------------------------
 # Gold slots in nlupp_tiny.json, and what the NLP agent finds (resolved on 2022-03-15):
 #   amount_of_money: gold 50 and 25 (the second deliberately off); found 50, 20 and 30 (the

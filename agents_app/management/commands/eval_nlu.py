@@ -2,6 +2,7 @@
 
 import csv
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -174,20 +175,28 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="fold shuffling (with --cv)")
 
     def handle(self, *args, data: Path, model: Path | None, cv: int | None, seed: int, **options):
+        if cv is not None and cv < 2:
+            raise CommandError("--cv needs at least 2 folds")
         rows = read_rows(data)
         if not rows:
             raise CommandError(f"{data} has no rows")
         if cv:
             started = time.perf_counter()
-            report = cross_validate(rows, folds=cv, seed=seed)
+            try:
+                report = cross_validate(rows, folds=cv, seed=seed)
+            except ValueError as exc:  # scikit-learn's word for more folds than rows, say
+                raise CommandError(f"cannot cross-validate {data} in {cv} folds: {exc}") from exc
             self.stdout.write(
                 f"{cv}-fold cross-validation on {data} ({time.perf_counter() - started:.0f} s)"
             )
         else:
             started = time.perf_counter()
-            classifier = (
-                nlu.TrainedIntentClassifier.load(model) if model else nlu.default_classifier()
-            )
+            try:
+                classifier = (
+                    nlu.TrainedIntentClassifier.load(model) if model else nlu.default_classifier()
+                )
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:  # missing, foreign, stale
+                raise CommandError(f"cannot load the model: {exc}") from exc
             self.stdout.write(f"model load: {time.perf_counter() - started:.2f} s")
             gold = [category for _, category in rows]
             labels = candidate_labels(gold)

@@ -1,8 +1,9 @@
+import os
 import time
 from collections import Counter
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from agents_app.nlu import (
     TrainedIntentClassifier,
@@ -27,6 +28,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, output: Path | None, cv: bool, **options):
         path = output or model_path()
+        # Before half a minute of training, not after it.
+        if not os.access(path.parent, os.W_OK):
+            raise CommandError(f"cannot write {path}: {path.parent} is missing or read-only")
         examples = training_examples()
         counts = Counter(label for _, label in examples)
         categories = sum(label in banking77_routes() for label in counts)
@@ -43,5 +47,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         classifier = TrainedIntentClassifier.train(examples)
         self.stdout.write(f"trained in {time.perf_counter() - started:.0f} s")
-        classifier.save(path)
+        try:
+            classifier.save(path)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self.stdout.write(self.style.SUCCESS(f"Wrote {path}"))

@@ -50,12 +50,14 @@ class ChatMessage(models.Model):
         db_table = "chat_messages"
         ordering = ["sequence_number"]
         indexes = [
-            SeedIndex(fields=["session", "sequence_number"], name="idx_chat_message_session"),
             SeedIndex(fields=["user_id", "created_at"], name="idx_chat_message_user"),
         ]
         constraints = [
+            # The seed's idx_chat_message_session, made unique: one index both numbers a
+            # session's messages without gaps or twins and pages its history (a separate
+            # unique constraint over the same columns cost every insert a second index).
             models.UniqueConstraint(
-                fields=["session", "sequence_number"], name="uniq_chat_message_session_seq"
+                fields=["session", "sequence_number"], name="idx_chat_message_session"
             ),
             models.UniqueConstraint(
                 fields=["session", "client_message_id"],

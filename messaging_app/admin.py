@@ -6,11 +6,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from chatbackend.admin_search import IdFirstSearch
 from messaging_app.models import ChatMessage
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):
+class ChatMessageAdmin(IdFirstSearch, admin.ModelAdmin):
     list_display = [
         "created_at",
         "session_link",
@@ -23,9 +24,11 @@ class ChatMessageAdmin(admin.ModelAdmin):
         "sentiment",
     ]
     list_filter = ["direction", "message_type", "sentiment"]
-    # user_id__exact uses idx_chat_message_user; words search the text.
+    # A message, session or user id is looked up by its index alone (IdFirstSearch); other
+    # words search the text.
+    uuid_lookups = ("session_id", "message_id")
     search_fields = ["user_id__exact", "session__session_id__exact", "content"]
-    search_help_text = "A user id or session id (exact), or words from the message."
+    search_help_text = "A user id, session id or message id (exact), or words from the message."
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     list_per_page = 100

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from chatbackend.admin_search import IdFirstSearch
 from chatbackend.errors import ServiceError
 from messaging_app.models import ChatMessage, Direction
 from messaging_app.services import message_staff_reply
@@ -138,7 +139,7 @@ class SessionAction:
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(admin.ModelAdmin):
+class ChatSessionAdmin(IdFirstSearch, admin.ModelAdmin):
     list_display = [
         "short_id",
         "user_id",
@@ -151,8 +152,9 @@ class ChatSessionAdmin(admin.ModelAdmin):
     ]
     list_display_links = ["short_id"]
     list_filter = ["status", "is_resolved", "is_active", HandoffFilter]
-    # user_id__exact and session_id__exact use the indexes (an invalid UUID is skipped, not an
-    # error); message words search the transcript text.
+    # A session id or a user id is looked up by its index alone (IdFirstSearch); other words
+    # search the transcript text.
+    uuid_lookups = ("session_id",)
     search_fields = ["user_id__exact", "session_id__exact", "messages__content"]
     search_help_text = "A user id or session id (exact), or words from the conversation."
     date_hierarchy = "created_at"

@@ -480,3 +480,29 @@ def test_message_list_is_searchable(staff, alice_session, pending_session):
 def test_a_session_with_many_matching_messages_is_listed_once(staff, alice_session):
     response = staff.get(CHANGELIST, {"q": "found"})  # in both of the bot's replies
     assert [str(s.pk) for s in response.context["cl"].result_list] == [str(alice_session.pk)]
+
+
+@pytest.mark.parametrize(
+    ("url", "term"),
+    [
+        (CHANGELIST, "user"),
+        (CHANGELIST, "session"),
+        ("/admin/messaging_app/chatmessage/", "user"),
+        ("/admin/messaging_app/chatmessage/", "session"),
+        ("/admin/messaging_app/chatmessage/", "message"),
+    ],
+)
+def test_an_id_is_searched_by_its_index_not_in_message_text(
+    staff, user, pending_session, url, term
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    message = ChatMessage.objects.filter(session=pending_session).first()
+    typed = {"user": "bob", "session": str(pending_session.pk), "message": str(message.pk)}[term]
+    converse(user, f"Please ask {typed} about it")  # alice's text holds the id: not a match
+    with CaptureQueriesContext(connection) as queries:
+        response = staff.get(url, {"q": typed})
+    found = {row.session_id for row in response.context["cl"].result_list}
+    assert found == {pending_session.pk}
+    assert not [q["sql"] for q in queries if "LIKE" in q["sql"].upper()]

@@ -423,7 +423,7 @@ class ChatSessionAdmin(IdFirstSearch, admin.ModelAdmin):
             question="Resolve these sessions? Resolved sessions are closed for good: users "
             "cannot resume them.",
         )
-        if page:
+        if page is not None:
             return page
         notes = form.cleaned_data["notes"]
         self._bulk(
@@ -450,7 +450,7 @@ class ChatSessionAdmin(IdFirstSearch, admin.ModelAdmin):
             question="End these sessions? Ended sessions are closed for good: users cannot "
             "resume them.",
         )
-        if page:
+        if page is not None:
             return page
         reason = form.cleaned_data["reason"] or f"ended by support ({request.user.get_username()})"
         self._bulk(

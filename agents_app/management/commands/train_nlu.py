@@ -28,9 +28,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, output: Path | None, cv: bool, **options):
         path = output or model_path()
-        # Before half a minute of training, not after it.
+        # Before half a minute of training, not after it (the folder is made if need be).
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from exc
         if not os.access(path.parent, os.W_OK):
-            raise CommandError(f"cannot write {path}: {path.parent} is missing or read-only")
+            raise CommandError(f"cannot write {path}: {path.parent} is read-only")
         examples = training_examples()
         counts = Counter(label for _, label in examples)
         categories = sum(label in banking77_routes() for label in counts)

@@ -7,6 +7,7 @@ logged, because refusing every message during a cache outage would be an outage 
 
 import ipaddress
 import logging
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,14 +138,20 @@ class LoginAttempt:
         # this attempt is added: every refund read then is an earlier attempt's, so the
         # difference can only overstate the failures ahead of this one. Read after, it could
         # include a later attempt's refund and let one past the limit while others are refused.
+        second = int(time.time())
         refunds = _usage(group=f"{group}.refunds", key=key, rate=rate, increment=False)
         usage = _usage(group=group, key=key, rate=rate, increment=True)
         if usage is None:  # Redis down: fail open, like every limit
             return None
         self._counted.append((group, key, rate))
-        # Both counters share the key, hence the window; if it ended between the two reads,
-        # the refunds were the old window's and none of the new one's are known yet.
-        same_window = refunds is not None and refunds["time_left"] >= usage["time_left"]
+        # Both counters share the key, hence the window. Windows end on whole seconds, so two
+        # reads in one second read one window; across a second, a window that ended in between
+        # shows as more time left on the second read. At 0 s left (always, for a per-second
+        # rate) that cannot be told apart: then, as for a window that did end, the refunds are
+        # the old window's and none of the new one's are known yet (the strict side).
+        same_window = refunds is not None and (
+            int(time.time()) == second or refunds["time_left"] >= usage["time_left"] > 0
+        )
         return {**usage, "count": usage["count"] - (refunds["count"] if same_window else 0)}
 
     def refund(self) -> None:

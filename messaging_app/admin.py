@@ -28,7 +28,10 @@ class ChatMessageAdmin(IdFirstSearch, admin.ModelAdmin):
     # words search the text.
     uuid_lookups = ("session_id", "message_id")
     search_fields = ["user_id__exact", "session__session_id__exact", "content"]
-    search_help_text = "A user id, session id or message id (exact), or words from the message."
+    search_help_text = (
+        "A user id, session id or message id (exact), or words from the message "
+        '("in quotes" for a word that is also a user id).'
+    )
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     list_per_page = 100

@@ -245,7 +245,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         # Read again now that the socket is in the group: a change committed before the join
         # took is in this snapshot, and every later one reaches the socket as an event after it.
-        session = await orm(realtime.join)(self.user, {"sessionId": session["sessionId"]})
+        try:
+            session = await orm(realtime.join)(self.user, {"sessionId": session["sessionId"]})
+        except Exception:
+            await self.leave(session["sessionId"])  # refused now, or not read: not joined
+            raise
         await self.send_event("session:updated", {"session": session, "joined": True})
 
     async def on_typing(self, data: dict):

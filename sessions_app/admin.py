@@ -156,7 +156,10 @@ class ChatSessionAdmin(IdFirstSearch, admin.ModelAdmin):
     # search the transcript text.
     uuid_lookups = ("session_id",)
     search_fields = ["user_id__exact", "session_id__exact", "messages__content"]
-    search_help_text = "A user id or session id (exact), or words from the conversation."
+    search_help_text = (
+        'A user id or session id (exact), or words from the conversation ("in quotes" for a '
+        "word that is also a user id)."
+    )
     date_hierarchy = "created_at"
     ordering = ["-last_activity"]
     list_per_page = 50

@@ -102,7 +102,7 @@ async def on_session_join(conn: Connection, data: dict):
     if refused := await _join(conn, session["sessionId"], CONTRACT, session["userId"]):
         return refused
     # Read again once joined, as /ws/chat/ does: nothing committed in between is missed.
-    session = await orm(realtime.join)(conn.user, {"sessionId": session["sessionId"]})
+    session = await _read_once_joined(conn, realtime.join, session["sessionId"])
     return await conn.emit("session:updated", {"session": session, "joined": True})
 
 
@@ -124,7 +124,7 @@ async def on_join_session(conn: Connection, data: dict):
     session = await orm(realtime.join)(conn.user, data)
     if refused := await _join(conn, session["sessionId"], ORIGINAL, session["userId"]):
         return refused
-    body = await orm(_join_with_history)(conn.user, {"sessionId": session["sessionId"]})
+    body = await _read_once_joined(conn, _join_with_history, session["sessionId"])
     return await conn.emit("sessionJoined", body)
 
 
@@ -186,6 +186,16 @@ EVENT_HANDLERS = {
 
 
 # --- helpers ---------------------------------------------------------------------------------
+async def _read_once_joined(conn: Connection, read, session_id: str) -> dict:
+    """What a join answers with, read after the socket joined; if that read fails (the user
+    may no longer see the session, or the database is away) the socket leaves again."""
+    try:
+        return await orm(read)(conn.user, {"sessionId": session_id})
+    except Exception:
+        await conn.leave(session_id)
+        raise
+
+
 async def _join(
     conn: Connection, session_id: str, vocabulary: str, owner: str | None = None
 ) -> dict | None:

@@ -506,3 +506,24 @@ def test_an_id_is_searched_by_its_index_not_in_message_text(
     found = {row.session_id for row in response.context["cl"].result_list}
     assert found == {pending_session.pk}
     assert not [q["sql"] for q in queries if "LIKE" in q["sql"].upper()]
+
+
+def test_a_word_that_is_also_a_user_id_says_so_and_quoted_searches_the_text(
+    staff, user, django_user_model
+):
+    mentions = converse(user, "I want a refund please")
+    refund_user = django_user_model.objects.create_user(username="refund", password="r-pass-123")
+    own = converse(refund_user, "hello")
+
+    as_user = staff.get(CHANGELIST, {"q": "refund"})
+    assert listed(as_user) == {str(own.pk)}
+    assert "search for it in quotes: &quot;refund&quot;" in as_user.content.decode()
+    as_text = staff.get(CHANGELIST, {"q": '"refund"'})
+    assert str(mentions.pk) in listed(as_text)
+
+
+def test_a_username_that_is_a_uuid_is_found(staff, django_user_model):
+    name = "6f1c2d1e-8a55-4d61-9d1f-0b6c3a9e2f10"
+    uuid_named = django_user_model.objects.create_user(username=name, password="u-pass-123")
+    session = converse(uuid_named, "hello")
+    assert listed(staff.get(CHANGELIST, {"q": name})) == {str(session.pk)}

@@ -4,6 +4,7 @@ Counters are Redis's (each test has its own prefix), and django-ratelimit's cloc
 each test, so no test straddles a window's edge; nothing here waits for a window."""
 
 from contextlib import ExitStack
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client, RequestFactory
@@ -132,6 +133,41 @@ def test_an_attempt_is_not_let_through_by_a_refund_counted_after_it(user, monkey
     with pytest.raises(RateLimited), login_attempt(username="alice", ip=ATTACKER):
         pass
     assert not interloper  # the interloper did run inside the 11th attempt's count
+
+
+def test_refunds_read_in_a_window_that_then_ends_are_not_subtracted(user, settings, monkeypatch):
+    # A per-second limit, whose windows always show 0 s left: the attempt reads the refunds
+    # in one second and adds itself in the next, after ten failures landed there.
+    import django_ratelimit.core
+
+    from chatbackend import ratelimits
+    from chatbackend.ratelimits import RateLimited, login_attempt
+
+    settings.LOGIN_RATE_PER_IP_USER = "10/s"
+    clock = SimpleNamespace(now=1_800_000_000.2)
+    fake_time = SimpleNamespace(time=lambda: clock.now)
+    monkeypatch.setattr(django_ratelimit.core, "time", fake_time)
+    monkeypatch.setattr(ratelimits, "time", fake_time)
+    for _ in range(5):  # successes: five refunds in this second
+        with login_attempt(username="alice", ip=ATTACKER):
+            pass
+
+    counted = ratelimits._usage
+    pending = {"next second": True}
+
+    def the_next_second_comes_between_the_reads(**kwargs):
+        usage = counted(**kwargs)
+        if kwargs["group"] == "auth.login.ip_user.refunds" and pending.pop("next second", 0):
+            clock.now += 1
+            for _ in range(10):
+                with login_attempt(username="alice", ip=ATTACKER) as attempt:
+                    attempt.failed()
+        return usage
+
+    monkeypatch.setattr(ratelimits, "_usage", the_next_second_comes_between_the_reads)
+    with pytest.raises(RateLimited), login_attempt(username="alice", ip=ATTACKER):
+        pass
+    assert not pending
 
 
 @pytest.mark.django_db(transaction=True)

@@ -86,6 +86,11 @@ def test_a_backlog_of_idle_sessions_expires_in_batches(user, monkeypatch):
     from sessions_app import services
 
     monkeypatch.setattr(services, "EXPIRY_BATCH", 2)
+    batches = []
+    one_batch = services._expire_idle_batch
+    monkeypatch.setattr(
+        services, "_expire_idle_batch", lambda now: batches.append(one_batch(now)) or batches[-1]
+    )
     committed = []
     monkeypatch.setattr(services, "_announce", lambda session: committed.append(session.pk))
     idle = [session_create(actor=user) for _ in range(5)]
@@ -94,6 +99,7 @@ def test_a_backlog_of_idle_sessions_expires_in_batches(user, monkeypatch):
     ChatSession.objects.filter(pk__in=[s.pk for s in idle]).update(expires_at=past)
 
     assert sessions_expire_idle() == 5
+    assert batches == [2, 2, 1]  # worked off in batches, none larger than EXPIRY_BATCH
     statuses = dict(ChatSession.objects.values_list("pk", "status"))
     assert {statuses[s.pk] for s in idle} == {SessionStatus.EXPIRED}
     assert statuses[fresh.pk] == SessionStatus.ACTIVE

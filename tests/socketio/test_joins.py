@@ -92,6 +92,42 @@ async def test_a_change_made_while_joining_is_in_the_answer(user, monkeypatch, h
     assert sent_event == event and body["session"]["status"] == "resolved"
 
 
+class AcceptingLayer:
+    async def group_add(self, group, channel):
+        pass
+
+    async def group_discard(self, group, channel):
+        pass
+
+
+@pytest.mark.parametrize("handler", [handlers.on_session_join, handlers.on_join_session])
+async def test_a_join_whose_second_read_fails_leaves_the_session(user, monkeypatch, handler):
+    from chatbackend.errors import PermissionDenied
+    from messaging_app import realtime
+
+    session_id = str((await sync_to_async(session_create)(actor=user)).pk)
+    conn = recording_connection(user)
+    monkeypatch.setattr(connection, "get_channel_layer", AcceptingLayer)
+    reads = []
+    first_read = realtime.join
+
+    def refused_after_the_first(user, data):
+        reads.append(data)
+        if len(reads) > 1:
+            raise PermissionDenied("You may not see this session")
+        return first_read(user, data)
+
+    def history_refused(user, data):
+        raise PermissionDenied("You may not see this session")
+
+    monkeypatch.setattr(realtime, "join", refused_after_the_first)
+    monkeypatch.setattr(handlers, "_join_with_history", history_refused)
+
+    with pytest.raises(PermissionDenied):
+        await handler(conn, {"sessionId": session_id})
+    assert conn.joined == {}
+
+
 # --- group_expiry ----------------------------------------------------------------------------
 class Clock:
     """channels-redis's clock (it scores group members with time.time()), moved by hand."""

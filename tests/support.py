@@ -313,3 +313,19 @@ def seconds_left_in_message_window(session_id, rate: str = "60/m") -> int:
         _NO_REQUEST, group="chat.messages", key=lambda _g, _r: str(session_id), rate=rate
     )
     return usage["time_left"]
+
+
+def refused_after_the_first_call(func):
+    """`func` answering its first call only; every later one is PermissionDenied, as when a
+    staff flag is taken away between two reads."""
+    from chatbackend.errors import PermissionDenied
+
+    calls = []
+
+    def first_only(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > 1:
+            raise PermissionDenied("You may not see this session")
+        return func(*args, **kwargs)
+
+    return first_only

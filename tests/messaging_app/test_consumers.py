@@ -331,20 +331,11 @@ async def test_a_change_made_while_joining_is_not_lost(user, use_echo, monkeypat
 
 async def test_a_join_whose_second_read_is_refused_leaves_the_session(user, use_echo, monkeypatch):
     # Refused once the socket is in the group (the staff flag went, say): not joined after all.
-    from chatbackend.errors import PermissionDenied
     from messaging_app import realtime
+    from tests.support import refused_after_the_first_call
 
     session = await sync_to_async(session_create)(actor=user)
-    reads = []
-    first_read = realtime.join
-
-    def refused_the_second_time(user, data):
-        reads.append(data)
-        if len(reads) > 1:
-            raise PermissionDenied("You may not see this session")
-        return first_read(user, data)
-
-    monkeypatch.setattr(realtime, "join", refused_the_second_time)
+    monkeypatch.setattr(realtime, "join", refused_after_the_first_call(realtime.join))
     ws, _ = await connect(token=token_for(user))
     await ws.send_json_to({"event": "session:join", "data": {"sessionId": str(session.pk)}})
     assert (await receive_event(ws, "error"))["data"]["code"] == "forbidden"

@@ -104,23 +104,16 @@ class AcceptingLayer:
 async def test_a_join_whose_second_read_fails_leaves_the_session(user, monkeypatch, handler):
     from chatbackend.errors import PermissionDenied
     from messaging_app import realtime
+    from tests.support import refused_after_the_first_call
 
     session_id = str((await sync_to_async(session_create)(actor=user)).pk)
     conn = recording_connection(user)
     monkeypatch.setattr(connection, "get_channel_layer", AcceptingLayer)
-    reads = []
-    first_read = realtime.join
-
-    def refused_after_the_first(user, data):
-        reads.append(data)
-        if len(reads) > 1:
-            raise PermissionDenied("You may not see this session")
-        return first_read(user, data)
 
     def history_refused(user, data):
         raise PermissionDenied("You may not see this session")
 
-    monkeypatch.setattr(realtime, "join", refused_after_the_first)
+    monkeypatch.setattr(realtime, "join", refused_after_the_first_call(realtime.join))
     monkeypatch.setattr(handlers, "_join_with_history", history_refused)
 
     with pytest.raises(PermissionDenied):
